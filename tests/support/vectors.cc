@@ -12,6 +12,9 @@ std::optional<std::filesystem::path> vector_path(std::string_view relative) {
     std::filesystem::path path = std::filesystem::path(dir) / relative;
     if (std::filesystem::is_regular_file(path)) return path;
   }
+  // Running a test binary by hand: the checkout's ../shared/testvectors.
+  std::filesystem::path path = std::filesystem::path(PMOS_TESTVECTORS_BUILD_DEFAULT) / relative;
+  if (std::filesystem::is_regular_file(path)) return path;
   return std::nullopt;
 }
 

@@ -6,13 +6,20 @@ namespace pmos {
 
 std::string_view to_string(ErrorCategory category) {
   switch (category) {
-    case ErrorCategory::kInvalidArgument: return "invalid argument";
-    case ErrorCategory::kDecode: return "decode";
-    case ErrorCategory::kCrypto: return "crypto";
-    case ErrorCategory::kUnsupported: return "unsupported";
-    case ErrorCategory::kNotFound: return "not found";
-    case ErrorCategory::kSystem: return "system";
-    case ErrorCategory::kInternal: return "internal";
+    case ErrorCategory::kInvalidArgument:
+      return "invalid argument";
+    case ErrorCategory::kDecode:
+      return "decode";
+    case ErrorCategory::kCrypto:
+      return "crypto";
+    case ErrorCategory::kUnsupported:
+      return "unsupported";
+    case ErrorCategory::kNotFound:
+      return "not found";
+    case ErrorCategory::kSystem:
+      return "system";
+    case ErrorCategory::kInternal:
+      return "internal";
   }
   return "unknown";
 }

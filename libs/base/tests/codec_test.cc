@@ -27,8 +27,8 @@ struct Outer {
   std::vector<std::uint16_t> numbers;
   std::string label;
   static auto tls_fields(auto& self) {
-    return std::tie(self.color, self.epoch, self.big, self.fixed, self.items, self.maybe,
-                    self.numbers, self.label);
+    return std::tie(self.color, self.epoch, self.big, self.fixed, self.items, self.maybe, self.numbers,
+                    self.label);
   }
   friend bool operator==(const Outer&, const Outer&) = default;
 };
@@ -40,7 +40,10 @@ struct Shape {
   Bytes name;
   void tls_encode(tls::Writer& w) const {
     w.u8(kind);
-    if (kind == 1) w.u16(side); else w.opaque(name);
+    if (kind == 1)
+      w.u16(side);
+    else
+      w.opaque(name);
   }
   static ErrorOr<Shape> tls_decode(tls::Reader& r) {
     Shape s;
@@ -81,14 +84,19 @@ TEST(Codec, StructRoundTripIsByteExact) {
   Outer o = sample();
   Bytes wire = tls::encode(o);
   Bytes expected = from_hex(
-                       "0002"                  // color
-                       "01020304"              // epoch
-                       "1122334455667788"      // big
-                       "09080706"              // fixed
-                       "05" "0101aa" "0200"    // items: 5 bytes
-                       "01" "03020102"         // maybe: present
-                       "04" "0001ffff"         // numbers
-                       "04" "706d6f73")        // label
+                       "0002"              // color
+                       "01020304"          // epoch
+                       "1122334455667788"  // big
+                       "09080706"          // fixed
+                       "05"
+                       "0101aa"
+                       "0200"  // items: 5 bytes
+                       "01"
+                       "03020102"  // maybe: present
+                       "04"
+                       "0001ffff"  // numbers
+                       "04"
+                       "706d6f73")  // label
                        .value();
   EXPECT_EQ(to_hex(wire), to_hex(expected));
   auto back = tls::decode<Outer>(wire);
@@ -126,8 +134,8 @@ TEST(Codec, VarintBoundaries) {
 }
 
 TEST(Codec, NonMinimalVarintIsAnError) {
-  for (Bytes bad : {Bytes{0x40, 0x05}, Bytes{0x40, 0x3f}, Bytes{0x80, 0x00, 0x00, 0x3f},
-                    Bytes{0x80, 0x00, 0x3f, 0xff}}) {
+  for (Bytes bad :
+       {Bytes{0x40, 0x05}, Bytes{0x40, 0x3f}, Bytes{0x80, 0x00, 0x00, 0x3f}, Bytes{0x80, 0x00, 0x3f, 0xff}}) {
     auto r = tls::decode_varint(bad);
     ASSERT_FALSE(r.has_value()) << to_hex(bad);
     EXPECT_STREQ(r.error().message(), "length header is not minimally encoded");

@@ -56,7 +56,10 @@ class Writer {
   // our own buffers, so exceeding it is a bug and aborts).
   void varint(std::uint64_t v);
   // opaque<V>: header and bytes.
-  void opaque(BytesView bytes) { varint(bytes.size()); raw(bytes); }
+  void opaque(BytesView bytes) {
+    varint(bytes.size());
+    raw(bytes);
+  }
 
   // For vectors of structs, whose byte length is known only once written:
   // begin_vector() marks the start; end_vector() inserts the header there.
@@ -103,7 +106,9 @@ class Reader {
 // --- The codec of each kind of type -----------------------------------------
 
 template <typename T>
-concept HasTlsFields = requires(T& t) { T::tls_fields(t); };
+concept HasTlsFields = requires(T& t) {
+  T::tls_fields(t);
+};
 
 template <typename T>
 concept HasCustomCodec = requires(const T& t, Writer& w, Reader& r) {
@@ -116,23 +121,30 @@ concept HasEnumValidation = std::is_enum_v<E> && requires(E e) {
   { tls_enum_valid(e) } -> std::same_as<bool>;
 };
 
-template <typename T> struct IsStdVector : std::false_type {};
-template <typename T> struct IsStdVector<std::vector<T>> : std::true_type {};
-template <typename T> struct IsStdOptional : std::false_type {};
-template <typename T> struct IsStdOptional<std::optional<T>> : std::true_type {};
-template <typename T> struct IsStdArray : std::false_type {};
-template <typename T, std::size_t N> struct IsStdArray<std::array<T, N>> : std::true_type {};
+template <typename T>
+struct IsStdVector : std::false_type {};
+template <typename T>
+struct IsStdVector<std::vector<T>> : std::true_type {};
+template <typename T>
+struct IsStdOptional : std::false_type {};
+template <typename T>
+struct IsStdOptional<std::optional<T>> : std::true_type {};
+template <typename T>
+struct IsStdArray : std::false_type {};
+template <typename T, std::size_t N>
+struct IsStdArray<std::array<T, N>> : std::true_type {};
 
-template <typename T> void write(Writer& w, const T& value);
-template <typename T> ErrorOr<void> read(Reader& r, T& value);
+template <typename T>
+void write(Writer& w, const T& value);
+template <typename T>
+ErrorOr<void> read(Reader& r, T& value);
 
 template <typename T>
 void write(Writer& w, const T& value) {
   if constexpr (HasCustomCodec<T>) {
     value.tls_encode(w);
   } else if constexpr (HasTlsFields<T>) {
-    std::apply([&w](const auto&... field) { (write(w, field), ...); },
-               T::tls_fields(const_cast<T&>(value)));
+    std::apply([&w](const auto&... field) { (write(w, field), ...); }, T::tls_fields(const_cast<T&>(value)));
   } else if constexpr (std::is_enum_v<T>) {
     write(w, static_cast<std::underlying_type_t<T>>(value));
   } else if constexpr (std::is_same_v<T, bool>) {

@@ -1,10 +1,10 @@
 #pragma once
 
-#include <cassert>
 #include <type_traits>
 #include <utility>
 #include <variant>
 
+#include "pmos/base/check.h"
 #include "pmos/base/error.h"
 
 namespace pmos {
@@ -12,7 +12,7 @@ namespace pmos {
 // A value or an Error: what every fallible PMOS function returns. The names
 // follow std::expected (has_value, value, error) so that a later switch to
 // C++23 is mechanical. Accessing value() of an error (or error() of a value)
-// is a bug and asserts.
+// is a bug and aborts (VERIFY), in every build type.
 template <typename T>
 class [[nodiscard]] ErrorOr {
   static_assert(!std::is_reference_v<T>, "ErrorOr holds values");
@@ -21,23 +21,37 @@ class [[nodiscard]] ErrorOr {
  public:
   using value_type = T;
 
+  // clang-format off
   template <typename U = T>
     requires std::is_constructible_v<T, U&&> &&
              (!std::is_same_v<std::remove_cvref_t<U>, ErrorOr>) &&
              (!std::is_same_v<std::remove_cvref_t<U>, Error>)
   ErrorOr(U&& value) : storage_(std::in_place_index<0>, std::forward<U>(value)) {}
+  // clang-format on
   ErrorOr(Error error) : storage_(std::in_place_index<1>, error) {}
 
   bool has_value() const { return storage_.index() == 0; }
   explicit operator bool() const { return has_value(); }
 
-  T& value() & { assert(has_value()); return *std::get_if<0>(&storage_); }
-  const T& value() const& { assert(has_value()); return *std::get_if<0>(&storage_); }
-  T&& value() && { assert(has_value()); return std::move(*std::get_if<0>(&storage_)); }
+  T& value() & {
+    VERIFY(has_value());
+    return *std::get_if<0>(&storage_);
+  }
+  const T& value() const& {
+    VERIFY(has_value());
+    return *std::get_if<0>(&storage_);
+  }
+  T&& value() && {
+    VERIFY(has_value());
+    return std::move(*std::get_if<0>(&storage_));
+  }
   // Named after SerenityOS: moves the value out, for TRY.
   T release_value() { return std::move(value()); }
 
-  const Error& error() const { assert(!has_value()); return *std::get_if<1>(&storage_); }
+  const Error& error() const {
+    VERIFY(!has_value());
+    return *std::get_if<1>(&storage_);
+  }
 
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
@@ -58,9 +72,12 @@ class [[nodiscard]] ErrorOr<void> {
 
   bool has_value() const { return !failed_; }
   explicit operator bool() const { return has_value(); }
-  void value() const { assert(has_value()); }
-  void release_value() const { assert(has_value()); }
-  const Error& error() const { assert(failed_); return error_; }
+  void value() const { VERIFY(has_value()); }
+  void release_value() const { VERIFY(has_value()); }
+  const Error& error() const {
+    VERIFY(failed_);
+    return error_;
+  }
 
  private:
   Error error_{ErrorCategory::kInternal, ""};
@@ -72,19 +89,19 @@ class [[nodiscard]] ErrorOr<void> {
 // TRY(expr): evaluate an ErrorOr; on error return it from the enclosing
 // function, otherwise the expression's value is the released value. Uses a GNU
 // statement expression (g++ and clang), which is why -Wpedantic stays off.
-#define TRY(expression)                                 \
-  ({                                                    \
-    auto&& _pmos_try_result = (expression);             \
-    if (!_pmos_try_result.has_value()) [[unlikely]]     \
-      return _pmos_try_result.error();                  \
-    std::move(_pmos_try_result).release_value();        \
+#define TRY(expression)                             \
+  ({                                                \
+    auto&& _pmos_try_result = (expression);         \
+    if (!_pmos_try_result.has_value()) [[unlikely]] \
+      return _pmos_try_result.error();              \
+    std::move(_pmos_try_result).release_value();    \
   })
 
 // The same for coroutines, which must co_return.
-#define CO_TRY(expression)                              \
-  ({                                                    \
-    auto&& _pmos_try_result = (expression);             \
-    if (!_pmos_try_result.has_value()) [[unlikely]]     \
-      co_return _pmos_try_result.error();               \
-    std::move(_pmos_try_result).release_value();        \
+#define CO_TRY(expression)                          \
+  ({                                                \
+    auto&& _pmos_try_result = (expression);         \
+    if (!_pmos_try_result.has_value()) [[unlikely]] \
+      co_return _pmos_try_result.error();           \
+    std::move(_pmos_try_result).release_value();    \
   })

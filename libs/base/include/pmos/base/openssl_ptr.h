@@ -15,7 +15,9 @@ namespace pmos {
 template <auto fn>
 struct FnDeleter {
   template <typename T>
-  void operator()(T* p) const { fn(p); }
+  void operator()(T* p) const {
+    fn(p);
+  }
 };
 
 // One owning type per OpenSSL object.

@@ -31,13 +31,13 @@ Bytes hex_field(const nlohmann::json& object, const char* key);
 
 // Loads the vector file into `var` (an nlohmann::json), or skips the test with
 // a message saying where to get the vectors; under CI=true it fails instead.
-#define PMOS_LOAD_VECTORS(var, relative)                                        \
-  auto var##_path = ::pmos::testing::vector_path(relative);                     \
-  if (!var##_path) {                                                            \
-    if (::pmos::testing::in_ci()) {                                             \
-      FAIL() << ::pmos::testing::missing_vectors_message(relative);             \
-    } else {                                                                    \
-      GTEST_SKIP() << ::pmos::testing::missing_vectors_message(relative);       \
-    }                                                                           \
-  }                                                                             \
+#define PMOS_LOAD_VECTORS(var, relative)                                  \
+  auto var##_path = ::pmos::testing::vector_path(relative);               \
+  if (!var##_path) {                                                      \
+    if (::pmos::testing::in_ci()) {                                       \
+      FAIL() << ::pmos::testing::missing_vectors_message(relative);       \
+    } else {                                                              \
+      GTEST_SKIP() << ::pmos::testing::missing_vectors_message(relative); \
+    }                                                                     \
+  }                                                                       \
   const nlohmann::json var = ::pmos::testing::read_json(*var##_path)

@@ -113,7 +113,12 @@ ErrorOr<PublicKey> ec_public_key(const EcCurve& curve, const void* algorithm, By
 }
 
 ErrorOr<PrivateKey> ec_private_key(const EcCurve& curve, const void* algorithm, BytesView scalar) {
-  if (scalar.size() != curve.scalar_size) return Error::invalid_argument("EC private key has the wrong length");
+  // Other MLS implementations drop leading zero bytes of the scalar (the
+  // IETF message-protection vectors hold a 65-byte P-521 key), so shorter
+  // encodings are accepted; the value is range-checked below and always
+  // re-serialized at full length.
+  if (scalar.empty() || scalar.size() > curve.scalar_size)
+    return Error::invalid_argument("EC private key has the wrong length");
   BignumPtr d(BN_bin2bn(scalar.data(), static_cast<int>(scalar.size()), nullptr));
   VERIFY(d != nullptr);
   if (BN_is_zero(d.get()) || BN_cmp(d.get(), curve.order) >= 0) return Error::invalid_argument(kScalarOutOfRange);
@@ -128,7 +133,9 @@ ErrorOr<PrivateKey> ec_private_key(const EcCurve& curve, const void* algorithm, 
 
   EvpPkeyPtr pkey = TRY(ec_from_params(curve, d.get(), point));
   PublicKey pub = TRY(ec_public_key(curve, algorithm, point));
-  return make_private(algorithm, std::move(pkey), SecretBytes::copy_of(scalar), std::move(pub));
+  SecretBytes padded(curve.scalar_size);
+  VERIFY(BN_bn2binpad(d.get(), padded.data(), static_cast<int>(padded.size())) == static_cast<int>(padded.size()));
+  return make_private(algorithm, std::move(pkey), std::move(padded), std::move(pub));
 }
 
 ErrorOr<PrivateKey> ec_generate(const EcCurve& curve, const void* algorithm) {

@@ -92,6 +92,18 @@ TEST(Ecdsa, ScalarsOutOfRangeAreRefused) {
   EXPECT_TRUE(ecdsa_p256_sha256().private_key(Bytes(32, 0x01)).has_value());
 }
 
+TEST(Ecdsa, ScalarsWithoutLeadingZerosAreAcceptedAndPadded) {
+  // Other implementations encode the P-521 scalar minimally (the IETF
+  // message-protection vectors hold a 65-byte key).
+  const SignatureScheme& scheme = ecdsa_p521_sha512();
+  PrivateKey key = scheme.generate().value();
+  while (key.private_bytes()[0] != 0) key = scheme.generate().value();
+  PrivateKey short_form = scheme.private_key(key.private_bytes().subspan(1)).value();
+  EXPECT_EQ(short_form.public_key(), key.public_key());
+  EXPECT_EQ(short_form.private_bytes().size(), 66u);
+  EXPECT_FALSE(scheme.private_key(Bytes(67, 0)).has_value());
+}
+
 TEST(Ed25519, Rfc8032Test1) {
   // RFC 8032 §7.1, TEST 1 (empty message).
   PrivateKey key = ed25519()

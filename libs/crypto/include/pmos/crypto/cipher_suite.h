@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "pmos/base/bytes.h"
@@ -28,9 +29,13 @@ enum class CipherSuiteId : std::uint16_t {
 };
 
 // Ciphertext of EncryptWithLabel: HPKECiphertext of RFC 9420 §5.1.3.
+// Wire fields declared for libs/mls, which carries it as opaque<V> pairs.
 struct HpkeCiphertext {
   Bytes kem_output;
   Bytes ciphertext;
+
+  static auto tls_fields(auto& self) { return std::tie(self.kem_output, self.ciphertext); }
+  friend bool operator==(const HpkeCiphertext&, const HpkeCiphertext&) = default;
 };
 
 namespace detail { struct SuiteEntry; }

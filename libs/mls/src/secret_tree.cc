@@ -1,0 +1,108 @@
+#include "pmos/mls/secret_tree.h"
+
+#include "pmos/base/check.h"
+
+namespace pmos::mls {
+
+SecretTree::SecretTree(const crypto::CipherSuite& suite, LeafCount leaves, BytesView encryption_secret,
+                       SecretTreeLimits limits)
+    : suite_(suite), leaves_(leaves), limits_(limits), ratchets_(2 * static_cast<std::size_t>(leaves.value)) {
+  node_secrets_.emplace(root(leaves).value, SecretBytes::copy_of(encryption_secret));
+}
+
+ErrorOr<SecretBytes> SecretTree::leaf_secret(LeafIndex leaf) {
+  // Walk down from the deepest ancestor whose secret we still hold, deriving
+  // both children and deleting the parent at each step (§9: "delete").
+  NodeIndex target = to_node(leaf);
+  if (!node_secrets_.contains(target.value)) {
+    std::vector<NodeIndex> path = direct_path(target, leaves_);  // bottom-up, ends at the root
+    std::size_t start = 0;
+    while (start < path.size() && !node_secrets_.contains(path[start].value)) ++start;
+    if (start == path.size()) return Error::crypto("secret tree: this leaf's secret was already consumed");
+    std::uint16_t nh = static_cast<std::uint16_t>(suite_.hash().size());
+    for (std::size_t i = start + 1; i-- > 0;) {
+      auto it = node_secrets_.find(path[i].value);
+      VERIFY(it != node_secrets_.end());
+      SecretBytes secret = std::move(it->second);
+      node_secrets_.erase(it);
+      NodeIndex l = *left(path[i]), r = *right(path[i]);
+      node_secrets_.emplace(l.value, TRY(suite_.expand_with_label(secret, "tree", as_bytes("left"), nh)));
+      node_secrets_.emplace(r.value, TRY(suite_.expand_with_label(secret, "tree", as_bytes("right"), nh)));
+    }
+  }
+  auto it = node_secrets_.find(target.value);
+  VERIFY(it != node_secrets_.end());
+  SecretBytes secret = std::move(it->second);
+  node_secrets_.erase(it);
+  return secret;
+}
+
+ErrorOr<SecretTree::Ratchet*> SecretTree::ratchet(LeafIndex leaf, RatchetType type) {
+  if (leaf.value >= leaves_.value) return Error::invalid_argument("secret tree: leaf index beyond the tree");
+  std::size_t handshake = 2 * static_cast<std::size_t>(leaf.value);
+  Ratchet& wanted = ratchets_[handshake + (type == RatchetType::kApplication ? 1 : 0)];
+  if (!wanted.started) {
+    // Both ratchets of a leaf start together: the leaf secret is used once.
+    SecretBytes secret = TRY(leaf_secret(leaf));
+    std::uint16_t nh = static_cast<std::uint16_t>(suite_.hash().size());
+    ratchets_[handshake].secret = TRY(suite_.expand_with_label(secret, "handshake", {}, nh));
+    ratchets_[handshake + 1].secret = TRY(suite_.expand_with_label(secret, "application", {}, nh));
+    ratchets_[handshake].started = ratchets_[handshake + 1].started = true;
+  }
+  return &wanted;
+}
+
+ErrorOr<MessageKey> SecretTree::derive_and_advance(Ratchet& r) {
+  std::uint16_t nh = static_cast<std::uint16_t>(suite_.hash().size());
+  MessageKey out;
+  out.generation = r.next_generation;
+  out.key = TRY(suite_.derive_tree_secret(r.secret, "key", r.next_generation,
+                                          static_cast<std::uint16_t>(suite_.aead().key_size())));
+  out.nonce = TRY(suite_.derive_tree_secret(r.secret, "nonce", r.next_generation,
+                                            static_cast<std::uint16_t>(suite_.aead().nonce_size())));
+  if (r.next_generation == UINT32_MAX) return Error::crypto("secret tree: ratchet generation exhausted");
+  r.secret = TRY(suite_.derive_tree_secret(r.secret, "secret", r.next_generation, nh));
+  ++r.next_generation;
+  return out;
+}
+
+ErrorOr<MessageKey> SecretTree::next(LeafIndex leaf, RatchetType type) {
+  Ratchet* r = TRY(ratchet(leaf, type));
+  return derive_and_advance(*r);
+}
+
+ErrorOr<MessageKey> SecretTree::get(LeafIndex leaf, RatchetType type, std::uint32_t generation) {
+  Ratchet* r = TRY(ratchet(leaf, type));
+  if (generation < r->next_generation) {
+    auto it = r->skipped.find(generation);
+    if (it == r->skipped.end())
+      return Error::crypto("secret tree: key of this generation was already used or is outside the window");
+    MessageKey key = std::move(it->second);
+    r->skipped.erase(it);
+    return key;
+  }
+  if (generation - r->next_generation > limits_.max_future_generations)
+    return Error::crypto("secret tree: generation is too far ahead");
+  while (r->next_generation < generation) {
+    MessageKey skipped = TRY(derive_and_advance(*r));
+    r->skipped.emplace(skipped.generation, std::move(skipped));
+  }
+  MessageKey key = TRY(derive_and_advance(*r));
+  // Forget keys that fell out of the window behind the newest generation.
+  while (!r->skipped.empty() && key.generation - r->skipped.begin()->first > limits_.max_past_generations)
+    r->skipped.erase(r->skipped.begin());
+  return key;
+}
+
+ErrorOr<SenderDataKey> sender_data_key(const crypto::CipherSuite& suite, BytesView sender_data_secret,
+                                       BytesView ciphertext) {
+  BytesView sample = ciphertext.first(std::min(ciphertext.size(), suite.hash().size()));
+  SenderDataKey out;
+  out.key = TRY(suite.expand_with_label(sender_data_secret, "key", sample,
+                                        static_cast<std::uint16_t>(suite.aead().key_size())));
+  out.nonce = TRY(suite.expand_with_label(sender_data_secret, "nonce", sample,
+                                          static_cast<std::uint16_t>(suite.aead().nonce_size())));
+  return out;
+}
+
+}  // namespace pmos::mls

@@ -1,0 +1,133 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pmos/base/error_or.h"
+#include "pmos/base/unique_fd.h"
+#include "pmos/sandbox/policy.h"
+#include "pmos/sandbox/probe.h"
+
+namespace pmos::sandbox {
+
+namespace detail {
+class Cgroup;
+}
+
+// What one sandboxed app gets. The view from inside:
+//   /usr (and /bin /sbin /lib* as on the host)  read-only, from the host
+//   /etc        only a few files (ld.so cache, time zone, TLS roots ...) plus a
+//               generated passwd and group naming the app user
+//   /app        package_dir, read-only (empty directory if package_dir is empty)
+//   /data       data_dir, read-write, noexec (absent if data_dir is empty)
+//   /tmp        a private tmpfs, noexec
+//   /proc       of the app's own pid namespace
+//   /dev        null zero full random urandom tty, fd -> /proc/self/fd, shm -> /tmp
+//   extra_ro_paths at their host paths, read-only
+// The app runs as uid/gid 1000 ("app") in its own user namespace, which maps to
+// host_uid/host_gid. Its descriptors are exactly: 0-2 from stdio (or /dev/null),
+// then `fds` in order from 3 up. pmosd passes the broker's UNIX socket as fd 3.
+//
+// Move-only (it owns the descriptors it passes; they are duplicated into the
+// app at launch, so the spec may be destroyed afterwards).
+struct SandboxSpec {
+  // [a-z0-9._-], 1..64 characters: the hostname inside and part of the cgroup name.
+  std::string app_id;
+  std::string package_dir;  // absolute host path, or empty
+  std::string data_dir;     // absolute host path, or empty
+  // argv[0] is the program: an absolute path inside the sandbox, or a name
+  // looked up in the PATH of `env` (default /usr/bin:/bin).
+  std::vector<std::string> argv;
+  // The whole environment, "NAME=value"; nothing is inherited from the launcher.
+  std::vector<std::string> env;
+  std::vector<std::string> extra_ro_paths;  // absolute host paths
+  std::string cwd = "/";                    // inside the sandbox
+
+  std::uint64_t memory_limit_bytes = 256ull << 20;
+  std::uint32_t pids_limit = 64;  // processes and threads together
+
+  std::array<UniqueFd, 3> stdio;  // an empty slot gets /dev/null
+  std::vector<UniqueFd> fds;      // become 3, 4, ... in the app
+
+  // The host ids the app's uid/gid 1000 map to. Unset: the launcher's own
+  // (what an unprivileged launcher can map). A launcher running as root must
+  // give one: an app never runs as host uid 0.
+  std::optional<uid_t> host_uid;
+  std::optional<gid_t> host_gid;  // unset: host_uid if given, else the launcher's gid
+
+  // A cgroup v2 directory to create the app's cgroup under; it must be
+  // writable and have no processes of its own. Empty: the launcher's own cgroup.
+  std::string cgroup_parent;
+
+  Policy policy = Policy::strict();
+};
+
+// How the app (the sandbox's main process) ended.
+struct ExitStatus {
+  enum class Kind : std::uint8_t { kExited, kSignaled };
+  Kind kind = Kind::kExited;
+  int code = 0;  // exit code, or signal number
+  // The memory cgroup killed something in the sandbox because of its limit.
+  bool memory_limit_hit = false;
+
+  bool exited_with(int c) const { return kind == Kind::kExited && code == c; }
+  bool killed_by(int signal) const { return kind == Kind::kSignaled && code == signal; }
+  // The shell convention: code, or 128 + signal.
+  int shell_code() const { return kind == Kind::kExited ? code : 128 + code; }
+};
+
+// What a running sandbox actually got (relevant with Requirement::kIfAvailable).
+struct Isolation {
+  int landlock_abi = 0;  // 0: no Landlock
+  bool seccomp = false;
+  CgroupVersion cgroup = CgroupVersion::kNone;
+};
+
+// One sandboxed app process tree: a reaper that is pid 1 of the app's pid
+// namespace, and under it the app. The Sandbox owns the tree: destroying it
+// kills the tree (if it still runs), reaps it and removes its cgroup.
+//
+// launch() may be called from any thread. A Sandbox is not thread-safe; kill()
+// may be called while another thread is in wait(). The reaper dies with the
+// thread that launched it (PR_SET_PDEATHSIG), so launch from a long-lived thread.
+class Sandbox {
+ public:
+  // Starts spec.argv in a new sandbox and returns once the app has been
+  // exec'd. Refuses (before starting anything) when the kernel cannot deliver
+  // what spec.policy requires, and fails cleanly if any step of the set-up
+  // fails: an app never runs with less isolation than its policy demands.
+  static ErrorOr<std::unique_ptr<Sandbox>> launch(const SandboxSpec& spec);
+
+  ~Sandbox();
+  Sandbox(const Sandbox&) = delete;
+  Sandbox& operator=(const Sandbox&) = delete;
+
+  // Waits for the app to end; the rest of the tree is killed with it. Calling
+  // it again returns the same status.
+  ErrorOr<ExitStatus> wait();
+  // SIGKILLs the whole tree (through the reaper). wait() still has to be called.
+  ErrorOr<void> kill();
+
+  // The reaper's pid in the launcher's pid namespace.
+  pid_t pid() const { return pid_; }
+  const Isolation& isolation() const { return isolation_; }
+
+ private:
+  Sandbox(pid_t pid, UniqueFd pidfd, UniqueFd status_fd, std::unique_ptr<detail::Cgroup> cgroup,
+          Isolation isolation);
+
+  pid_t pid_;
+  UniqueFd pidfd_;
+  UniqueFd status_fd_;  // the reaper writes the app's wait status here
+  std::unique_ptr<detail::Cgroup> cgroup_;  // null without cgroup limits
+  Isolation isolation_;
+  std::optional<ExitStatus> exit_status_;
+};
+
+}  // namespace pmos::sandbox

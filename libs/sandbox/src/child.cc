@@ -1,0 +1,353 @@
+// The sandbox's pid 1: builds the app's world, narrows itself in stages, then
+// starts the app and reaps. Only system calls here (see child.h): in
+// particular the id and group changes go straight to the kernel, because
+// glibc's wrappers would try to stop the parent's threads, which do not exist
+// in this process, and hang.
+
+#include "child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "landlock.h"
+
+namespace pmos::sandbox::detail {
+
+const char* describe(ChildStage stage) {
+  switch (stage) {
+    case ChildStage::kStart: return "sandbox: the reaper could not start";
+    case ChildStage::kMountPrivate: return "sandbox: making the mount namespace private failed";
+    case ChildStage::kRootTmpfs: return "sandbox: mounting the new root tmpfs failed";
+    case ChildStage::kPivotRoot: return "sandbox: pivot_root into the new root failed";
+    case ChildStage::kMakeMountpoint: return "sandbox: creating a mountpoint in the new root failed";
+    case ChildStage::kBindSystem: return "sandbox: bind-mounting a system directory (/usr, /etc ...) failed";
+    case ChildStage::kBindPackage: return "sandbox: bind-mounting the package directory failed";
+    case ChildStage::kBindExtra: return "sandbox: bind-mounting an extra read-only path failed";
+    case ChildStage::kBindDevice: return "sandbox: bind-mounting a device node failed";
+    case ChildStage::kMountProc: return "sandbox: mounting /proc failed";
+    case ChildStage::kWriteFile: return "sandbox: writing a generated file (/etc/passwd ...) failed";
+    case ChildStage::kOpenData: return "sandbox: opening the data directory failed";
+    case ChildStage::kDetachOldRoot: return "sandbox: detaching the host root failed";
+    case ChildStage::kReadOnly: return "sandbox: making the root read-only failed";
+    case ChildStage::kMountData: return "sandbox: mounting the data directory failed";
+    case ChildStage::kMountTmp: return "sandbox: mounting /tmp failed";
+    case ChildStage::kHostname: return "sandbox: setting the hostname failed";
+    case ChildStage::kLoopback: return "sandbox: bringing up loopback failed";
+    case ChildStage::kDescriptors: return "sandbox: arranging the app's descriptors failed";
+    case ChildStage::kSetGroups: return "sandbox: dropping supplementary groups failed";
+    case ChildStage::kSecurebits: return "sandbox: locking the securebits failed";
+    case ChildStage::kCapabilityBounding: return "sandbox: emptying the capability bounding set failed";
+    case ChildStage::kSetIds: return "sandbox: switching to the app's uid and gid failed";
+    case ChildStage::kCapabilities: return "sandbox: dropping capabilities failed";
+    case ChildStage::kNoNewPrivs: return "sandbox: setting no_new_privs failed";
+    case ChildStage::kLandlock: return "sandbox: applying the Landlock rules failed";
+    case ChildStage::kSeccomp: return "sandbox: installing the seccomp filter failed";
+    case ChildStage::kNewSession: return "sandbox: starting a new session failed";
+    case ChildStage::kFork: return "sandbox: the reaper could not fork the app";
+    case ChildStage::kChdir: return "sandbox: changing to the app's working directory failed";
+    case ChildStage::kExec: return "sandbox: executing the app failed";
+  }
+  return "sandbox: set-up failed";
+}
+
+namespace {
+
+// The error descriptor moves during the descriptor shuffle.
+int g_error_fd = -1;
+
+[[noreturn]] void fail(ChildStage stage, int error = errno) {
+  ChildFailure failure{stage, error};
+  // If the parent is gone there is nobody to tell; exit regardless.
+  (void)!write(g_error_fd, &failure, sizeof failure);
+  _exit(127);
+}
+
+void check(bool ok, ChildStage stage) {
+  if (!ok) fail(stage);
+}
+
+void reset_signal_handlers() {
+  // Handlers installed by the launcher point into its code, and ignored
+  // signals would stay ignored across exec.
+  struct sigaction action;
+  std::memset(&action, 0, sizeof action);
+  action.sa_handler = SIG_DFL;
+  for (int signal = 1; signal < NSIG; ++signal) {
+    if (signal == SIGKILL || signal == SIGSTOP) continue;
+    sigaction(signal, &action, nullptr);  // glibc's reserved signals fail; harmless
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+void build_root(const ChildPlan& plan) {
+  // Nothing we mount may propagate back to the host's mount namespace.
+  check(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0, ChildStage::kMountPrivate);
+  // The new root is a small tmpfs that holds only mountpoints and a few
+  // generated files; it is staged on /tmp (hidden only in this namespace) and
+  // the host root stays reachable under /oldroot until the binds are done.
+  check(mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m,nr_inodes=4096") == 0,
+        ChildStage::kRootTmpfs);
+  check(chdir("/tmp") == 0, ChildStage::kPivotRoot);
+  check(mkdir("oldroot", 0700) == 0, ChildStage::kPivotRoot);
+  check(syscall(SYS_pivot_root, ".", "oldroot") == 0, ChildStage::kPivotRoot);
+  check(chdir("/") == 0, ChildStage::kPivotRoot);
+
+  for (const char* dir : plan.directories)
+    check(mkdir(dir, 0755) == 0 || errno == EEXIST, ChildStage::kMakeMountpoint);
+  for (const char* file : plan.mountpoint_files) {
+    int fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    check(fd >= 0, ChildStage::kMakeMountpoint);
+    close(fd);
+  }
+  for (const Symlink& link : plan.symlinks)
+    check(symlink(link.target, link.path) == 0, ChildStage::kMakeMountpoint);
+  for (const BindMount& bind : plan.binds)
+    check(mount(bind.source, bind.target, nullptr, MS_BIND | MS_REC, nullptr) == 0, bind.stage);
+  // /proc of the app's own pid namespace: it shows only the sandbox's processes.
+  check(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0,
+        ChildStage::kMountProc);
+  for (const FileContent& file : plan.files) {
+    int fd = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    check(fd >= 0, ChildStage::kWriteFile);
+    check(write(fd, file.data, file.size) == static_cast<ssize_t>(file.size), ChildStage::kWriteFile);
+    close(fd);
+  }
+
+  // The data directory must stay writable, so take a detached copy of it now
+  // and attach it after the rest is sealed read-only.
+  int data = -1;
+  if (plan.data_source) {
+    data = open_tree(AT_FDCWD, plan.data_source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    check(data >= 0, ChildStage::kOpenData);
+  }
+
+  // From here the host's root is gone from this namespace.
+  check(umount2("/oldroot", MNT_DETACH) == 0, ChildStage::kDetachOldRoot);
+  check(rmdir("/oldroot") == 0, ChildStage::kDetachOldRoot);
+
+  // Seal: every mount so far, the root tmpfs included, read-only and nosuid.
+  struct mount_attr sealed;
+  std::memset(&sealed, 0, sizeof sealed);
+  sealed.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID;
+  check(mount_setattr(AT_FDCWD, "/", AT_RECURSIVE, &sealed, sizeof sealed) == 0, ChildStage::kReadOnly);
+
+  if (data >= 0) {
+    // Writable but never executable: only vetted code from /app and /usr runs.
+    struct mount_attr writable;
+    std::memset(&writable, 0, sizeof writable);
+    writable.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+    check(mount_setattr(data, "", AT_EMPTY_PATH | AT_RECURSIVE, &writable, sizeof writable) == 0,
+          ChildStage::kMountData);
+    check(move_mount(data, "", AT_FDCWD, "/data", MOVE_MOUNT_F_EMPTY_PATH) == 0, ChildStage::kMountData);
+    close(data);
+  }
+  check(mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777") == 0,
+        ChildStage::kMountTmp);
+}
+
+void bring_up_loopback() {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  check(fd >= 0, ChildStage::kLoopback);
+  struct ifreq request;
+  std::memset(&request, 0, sizeof request);
+  std::memcpy(request.ifr_name, "lo", 3);
+  check(ioctl(fd, SIOCGIFFLAGS, &request) == 0, ChildStage::kLoopback);
+  request.ifr_flags |= IFF_UP;
+  check(ioctl(fd, SIOCSIFFLAGS, &request) == 0, ChildStage::kLoopback);
+  close(fd);
+}
+
+// Leaves exactly: 0-2 stdio, 3.. the passed descriptors, then the error and
+// status pipes (close-on-exec). Returns the index of the error pipe.
+int arrange_descriptors(const ChildPlan& plan) {
+  constexpr int kMax = 3 + 64 + 2;
+  int sources[kMax];
+  int count = 0;
+  for (int i = 0; i < 3; ++i) {
+    int fd = plan.stdio[i];
+    if (fd < 0) {
+      fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+      check(fd >= 0, ChildStage::kDescriptors);
+    }
+    sources[count++] = fd;
+  }
+  if (plan.passed_fds.size() > 64) fail(ChildStage::kDescriptors, EMFILE);
+  for (int fd : plan.passed_fds) sources[count++] = fd;
+  sources[count++] = g_error_fd;
+  sources[count++] = plan.status_fd;
+  // First lift every source above the final range, so no dup2 below can
+  // overwrite a source that is still needed.
+  for (int i = 0; i < count; ++i) {
+    sources[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, count);
+    check(sources[i] >= 0, ChildStage::kDescriptors);
+  }
+  for (int i = 0; i < count; ++i) {
+    int flags = i >= count - 2 ? O_CLOEXEC : 0;
+    check(dup3(sources[i], i, flags) == i, ChildStage::kDescriptors);
+  }
+  // Everything else the launcher had open, whoever opened it, is gone.
+  check(syscall(SYS_close_range, count, ~0u, 0) == 0, ChildStage::kDescriptors);
+  g_error_fd = count - 2;
+  return count - 2;
+}
+
+void drop_privileges(const ChildPlan& plan) {
+  if (plan.drop_supplementary_groups)
+    check(syscall(SYS_setgroups, 0, nullptr) == 0, ChildStage::kSetGroups);
+  // Root inside the namespace, should the app ever become it, gains nothing at
+  // exec; and nothing may be put back in the ambient set.
+  check(prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED |
+                                     SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
+                                     SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED) == 0,
+        ChildStage::kSecurebits);
+  for (int cap = 0; cap < 64; ++cap) {
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0) continue;
+    check(errno == EINVAL, ChildStage::kCapabilityBounding);  // EINVAL: past the last capability
+    break;
+  }
+  check(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == 0, ChildStage::kCapabilityBounding);
+  check(syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) == 0, ChildStage::kSetIds);
+  check(syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) == 0, ChildStage::kSetIds);
+  struct __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  std::memset(data, 0, sizeof data);
+  check(syscall(SYS_capset, &header, data) == 0, ChildStage::kCapabilities);
+}
+
+void apply_landlock(const ChildPlan& plan) {
+  landlock::RulesetAttr attr;
+  attr.handled_access_fs = plan.landlock_fs;
+  attr.handled_access_net = plan.landlock_net;
+  attr.scoped = plan.landlock_scoped;
+  int ruleset = static_cast<int>(syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0));
+  check(ruleset >= 0, ChildStage::kLandlock);
+  for (const LandlockRule& rule : plan.landlock_rules) {
+    int fd = open(rule.path, O_PATH | O_CLOEXEC);
+    check(fd >= 0, ChildStage::kLandlock);
+    landlock::PathBeneathAttr beneath{rule.access, fd};
+    check(syscall(SYS_landlock_add_rule, ruleset, landlock::kRulePathBeneath, &beneath, 0) == 0,
+          ChildStage::kLandlock);
+    close(fd);
+  }
+  check(syscall(SYS_landlock_restrict_self, ruleset, 0) == 0, ChildStage::kLandlock);
+  close(ruleset);
+}
+
+[[noreturn]] void exec_app(const ChildPlan& plan) {
+  // Signal handlers and mask are the defaults the reaper set for itself.
+  check(chdir(plan.cwd) == 0, ChildStage::kChdir);
+  int error = ENOENT;
+  for (const char* candidate : plan.exec_candidates) {
+    execve(candidate, plan.argv.data(), plan.envp.data());
+    // Like execvp: a later PATH entry may still work, but report the most telling error.
+    if (errno != ENOENT) error = errno;
+  }
+  fail(ChildStage::kExec, error);
+}
+
+}  // namespace
+
+void run_reaper(const ChildPlan& plan) {
+  g_error_fd = plan.error_fd;
+  reset_signal_handlers();
+  // If the launcher dies, so does the sandbox (and with pid 1, all of it).
+  check(prctl(PR_SET_PDEATHSIG, SIGKILL) == 0, ChildStage::kStart);
+  close(plan.go_parent_end);
+  close(plan.error_parent_end);
+  close(plan.status_parent_end);
+  char go = 0;
+  ssize_t got;
+  do {
+    got = read(plan.go_fd, &go, 1);
+  } while (got < 0 && errno == EINTR);
+  if (got != 1) _exit(127);  // the parent failed before mapping our ids and went away
+  // Become the app's uid and gid now: inodes we create in the new tmpfs need
+  // an owner mapped in its user namespace, and the launcher's may not be. The
+  // namespace's capabilities stay: that uid was never root in this namespace.
+  check(syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) == 0, ChildStage::kSetIds);
+  check(syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) == 0, ChildStage::kSetIds);
+
+  // Stage 1: the world. Namespaces are in place; now the mount view, the
+  // hostname, loopback and the descriptors.
+  build_root(plan);
+  check(sethostname(plan.hostname, plan.hostname_size) == 0, ChildStage::kHostname);
+  bring_up_loopback();
+  // No controlling terminal: a terminal shared with the launcher would let the
+  // app push keystrokes into it (TIOCSTI) or receive its job-control signals.
+  check(setsid() >= 0, ChildStage::kNewSession);
+  // On cgroup v1 the parent moves us into the app's cgroup while we built the
+  // root (the move waits for an RCU grace period, milliseconds). Nothing of
+  // the app may run before that, so wait for the second byte here.
+  if (plan.wait_for_cgroup) {
+    do {
+      got = read(plan.go_fd, &go, 1);
+    } while (got < 0 && errno == EINTR);
+    if (got != 1) _exit(127);  // the parent could not attach us and is killing us
+  }
+  close(plan.go_fd);
+  int error_fd = arrange_descriptors(plan);
+  int status_fd = error_fd + 1;
+
+  // Stage 2: privileges. The app's ids, no capabilities anywhere.
+  drop_privileges(plan);
+  // Changing credentials cleared the parent-death signal; set it again and
+  // make sure the launcher did not die in between (its read end of the error
+  // pipe would be gone).
+  check(prctl(PR_SET_PDEATHSIG, SIGKILL) == 0, ChildStage::kStart);
+  struct pollfd parent_alive{error_fd, POLLOUT, 0};
+  if (poll(&parent_alive, 1, 0) == 1 && (parent_alive.revents & POLLERR)) _exit(127);
+
+  // Stage 3: narrow. no_new_privs, Landlock, then seccomp last, so the
+  // filter does not need to allow the set-up calls.
+  check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, ChildStage::kNoNewPrivs);
+  if (plan.landlock_abi > 0) apply_landlock(plan);
+  if (plan.seccomp_code) {
+    sock_fprog program{plan.seccomp_size, const_cast<sock_filter*>(plan.seccomp_code)};
+    check(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) == 0, ChildStage::kSeccomp);
+  }
+
+  // The app is our child, so that this process stays pid 1 and reaps
+  // whatever the app leaves behind. A raw clone: glibc's fork would run
+  // at-fork handlers and take locks copied from the launcher. Not vfork: the
+  // launcher learns of the exec when the last copy of the error pipe closes,
+  // and a vfork parent would hold its copy until the scheduler runs it again
+  // after the exec (measured: milliseconds on a busy machine).
+  pid_t app = static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+  check(app >= 0, ChildStage::kFork);
+  if (app == 0) exec_app(plan);
+
+  // The reaper keeps nothing of the app's: a passed socket must close when the
+  // app closes it, and the launcher learns of a successful exec by EOF.
+  syscall(SYS_close_range, 0, error_fd, 0);
+  for (;;) {
+    int status = 0;
+    pid_t pid = static_cast<pid_t>(wait4(-1, &status, __WALL, nullptr));
+    if (pid == app) {
+      (void)!write(status_fd, &status, sizeof status);
+      // Leaving kills everything else in the namespace: the app's lifetime is the tree's.
+      _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    }
+    if (pid < 0 && errno != EINTR) _exit(127);
+  }
+}
+
+}  // namespace pmos::sandbox::detail

@@ -1,0 +1,132 @@
+#pragma once
+
+// The part of a launch that runs in the new namespaces. Everything here runs
+// in a child created by a raw clone3() from a possibly multi-threaded parent,
+// so it may only make system calls and read memory the parent prepared: no
+// allocation, no locks, no stdio (another thread may have held a lock at the
+// moment of the clone, and it stays held forever in the child).
+
+#include <linux/filter.h>
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace pmos::sandbox::detail {
+
+// Why the set-up in the child failed; sent to the parent with errno.
+enum class ChildStage : std::uint32_t {
+  kStart,
+  kMountPrivate,
+  kRootTmpfs,
+  kPivotRoot,
+  kMakeMountpoint,
+  kBindSystem,
+  kBindPackage,
+  kBindExtra,
+  kBindDevice,
+  kMountProc,
+  kWriteFile,
+  kOpenData,
+  kDetachOldRoot,
+  kReadOnly,
+  kMountData,
+  kMountTmp,
+  kHostname,
+  kLoopback,
+  kDescriptors,
+  kSetGroups,
+  kSecurebits,
+  kCapabilityBounding,
+  kSetIds,
+  kCapabilities,
+  kNoNewPrivs,
+  kLandlock,
+  kSeccomp,
+  kNewSession,
+  kFork,
+  kChdir,
+  kExec,
+};
+const char* describe(ChildStage stage);
+
+struct ChildFailure {
+  ChildStage stage;
+  std::int32_t error;
+};
+
+struct BindMount {
+  const char* source;  // under /oldroot
+  const char* target;  // in the new root
+  ChildStage stage;
+};
+
+struct Symlink {
+  const char* target;
+  const char* path;
+};
+
+struct FileContent {
+  const char* path;
+  const char* data;
+  std::size_t size;
+};
+
+struct LandlockRule {
+  const char* path;  // in the new root
+  std::uint64_t access;
+};
+
+// Everything the child does, decided and formatted by the parent.
+struct ChildPlan {
+  // Pipes: the child reads `go` once the parent has written its id maps (and
+  // attached it to its cgroup); it reports a failure on `error`; the reaper
+  // writes the app's wait status to `status`. The *_parent_end members are the
+  // parent's ends, which the child closes.
+  int go_fd = -1;
+  bool wait_for_cgroup = false;  // a second byte on `go` once the cgroup (v1) is attached
+  int go_parent_end = -1;
+  int error_fd = -1;
+  int error_parent_end = -1;
+  int status_fd = -1;
+  int status_parent_end = -1;
+
+  // The new root, built in order: directories and empty files as mountpoints,
+  // symlinks, bind mounts, generated files.
+  std::vector<const char*> directories;  // parents first
+  std::vector<const char*> mountpoint_files;
+  std::vector<Symlink> symlinks;
+  std::vector<BindMount> binds;  // read-only once the root is sealed
+  std::vector<FileContent> files;
+  const char* data_source = nullptr;  // under /oldroot; bound read-write at /data
+  const char* hostname = "";
+  std::size_t hostname_size = 0;
+
+  // Descriptors: stdio (-1 for /dev/null), then the passed ones from 3 up.
+  int stdio[3] = {-1, -1, -1};
+  std::vector<int> passed_fds;
+
+  bool drop_supplementary_groups = false;  // setgroups(0) is allowed (privileged launcher)
+  uid_t uid = 1000;
+  gid_t gid = 1000;
+
+  int landlock_abi = 0;  // 0: no Landlock
+  std::uint64_t landlock_fs = 0;
+  std::uint64_t landlock_net = 0;
+  std::uint64_t landlock_scoped = 0;
+  std::vector<LandlockRule> landlock_rules;
+
+  const sock_filter* seccomp_code = nullptr;  // null: no seccomp
+  unsigned short seccomp_size = 0;
+
+  const char* cwd = "/";
+  std::vector<const char*> exec_candidates;  // full paths to try in order
+  std::vector<char*> argv;                   // null-terminated
+  std::vector<char*> envp;                   // null-terminated
+};
+
+// The body of the sandbox's pid 1. Never returns.
+[[noreturn]] void run_reaper(const ChildPlan& plan);
+
+}  // namespace pmos::sandbox::detail

@@ -1,0 +1,522 @@
+#include "pmos/sandbox/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <deque>
+#include <string>
+#include <string_view>
+
+#include "cgroup.h"
+#include "child.h"
+#include "landlock.h"
+#include "pmos/sandbox/seccomp_profile.h"
+
+namespace pmos::sandbox {
+namespace {
+
+using detail::BindMount;
+using detail::ChildPlan;
+using detail::ChildStage;
+
+// The app's ids inside its user namespace: never 0, so nothing in the app is
+// even nominally root.
+constexpr uid_t kAppUid = 1000;
+constexpr gid_t kAppGid = 1000;
+
+// All of these in one clone3(): user first in the kernel's order, so the
+// others are owned by it and the reaper holds full capabilities over them.
+constexpr std::uint64_t kNamespaces = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC |
+                                      CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP;
+
+// Host directories that may be symlinks into /usr (merged /usr) or real
+// directories (older layouts); either way the app sees them as the host has them.
+constexpr const char* kSystemDirs[] = {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"};
+
+// The only parts of /etc an app sees. Each one is needed by libc or by TLS;
+// the rest of /etc (shadow, ssh keys, machine-id, the phone's configuration)
+// is none of the app's business.
+constexpr const char* kEtcEssentials[] = {
+    "ld.so.cache",    // the dynamic loader finds libraries through it
+    "ld.so.conf",     // ditto
+    "ld.so.conf.d",   // ditto
+    "localtime",      // local time zone
+    "nsswitch.conf",  // how libc resolves names (files only; there is no network)
+    "hosts",          // localhost
+    "host.conf",      // resolver options
+    "gai.conf",       // getaddrinfo ordering
+    "protocols",      // getprotobyname
+    "services",       // getservbyname
+    "ssl",            // TLS roots for connections the broker hands over
+    "ca-certificates",  // ditto
+    "alternatives",   // Debian's /usr/bin symlinks point through here
+    "os-release",     // the platform's name and version
+};
+
+// /dev: the harmless nodes only.
+constexpr const char* kDeviceNodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+
+constexpr std::uint64_t kReadOnly = landlock::kReadFile | landlock::kReadDir;
+constexpr std::uint64_t kReadExecute = kReadOnly | landlock::kExecute;
+// Everything in a writable directory except executing (only vetted code runs)
+// and creating device nodes.
+constexpr std::uint64_t kReadWrite =
+    kReadOnly | landlock::kWriteFile | landlock::kRemoveDir | landlock::kRemoveFile |
+    landlock::kMakeDir | landlock::kMakeReg | landlock::kMakeSock | landlock::kMakeFifo |
+    landlock::kMakeSym | landlock::kRefer | landlock::kTruncate;
+constexpr std::uint64_t kDevice =
+    landlock::kReadFile | landlock::kWriteFile | landlock::kTruncate | landlock::kIoctlDev;
+
+bool valid_app_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// An absolute path without "." or ".." components or doubled slashes: what
+// it names is what the mount will show, with no surprises.
+bool clean_absolute_path(std::string_view path) {
+  if (path.size() < 2 || path[0] != '/' || path.back() == '/') return false;
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view part = path.substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+bool under(std::string_view path, std::string_view dir) {
+  return path == dir || (path.size() > dir.size() && path.substr(0, dir.size()) == dir &&
+                         path[dir.size()] == '/');
+}
+
+bool has_capability(int cap) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &header, data) != 0) return false;
+  return (data[cap / 32].effective >> (cap % 32)) & 1u;
+}
+
+struct Pipe {
+  UniqueFd read;
+  UniqueFd write;
+};
+
+ErrorOr<Pipe> make_pipe() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return Error::system("sandbox: pipe2", errno);
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+ErrorOr<void> write_proc_file(pid_t pid, const char* name, std::string_view text) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/%s", static_cast<int>(pid), name);
+  UniqueFd fd(open(path, O_WRONLY | O_CLOEXEC));
+  if (!fd) return Error::system("sandbox: opening the reaper's id map", errno);
+  if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    return Error::system("sandbox: the kernel refused the app's id map (mapping another host id "
+                         "needs CAP_SETUID/CAP_SETGID)",
+                         errno);
+  return {};
+}
+
+// The parent's side of the plan: owns every string the plan points into.
+class PlanBuilder {
+ public:
+  const char* keep(std::string text) {
+    strings_.push_back(std::move(text));
+    return strings_.back().c_str();
+  }
+  char* keep_mutable(std::string text) {
+    strings_.push_back(std::move(text));
+    return strings_.back().data();
+  }
+  // mkdir -p for a path in the new root (parents first, each once).
+  void directories_for(std::string_view path) {
+    for (std::size_t slash = path.find('/', 1); slash != std::string_view::npos;
+         slash = path.find('/', slash + 1))
+      directory(path.substr(0, slash));
+  }
+  void directory(std::string_view path) {
+    for (const char* existing : plan.directories)
+      if (path == existing) return;
+    plan.directories.push_back(keep(std::string(path)));
+  }
+  void bind(std::string_view host_path, std::string_view inside, bool is_dir, ChildStage stage) {
+    directories_for(inside);
+    if (is_dir) directory(inside);
+    else plan.mountpoint_files.push_back(keep(std::string(inside)));
+    plan.binds.push_back(BindMount{keep("/oldroot" + std::string(host_path)), keep(std::string(inside)), stage});
+  }
+  void rule(std::string_view inside, std::uint64_t access, bool is_dir) {
+    if (!is_dir) access &= landlock::kFileRights;
+    plan.landlock_rules.push_back({keep(std::string(inside)), access});
+  }
+
+  ChildPlan plan;
+
+ private:
+  std::deque<std::string> strings_;  // a deque never moves its elements
+};
+
+ErrorOr<void> plan_root(const SandboxSpec& spec, PlanBuilder& b, std::uint64_t handled_fs) {
+  auto rule = [&](std::string_view inside, std::uint64_t access, bool is_dir) {
+    if (handled_fs) b.rule(inside, access & handled_fs, is_dir);
+  };
+  // Listing names anywhere in the app's view is harmless: it is all the app's.
+  rule("/", landlock::kReadDir, true);
+
+  struct stat st;
+  if (stat("/usr", &st) != 0 || !S_ISDIR(st.st_mode)) return Error::not_found("sandbox: the host has no /usr");
+  b.bind("/usr", "/usr", true, ChildStage::kBindSystem);
+  rule("/usr", kReadExecute, true);
+  for (const char* dir : kSystemDirs) {
+    if (lstat(dir, &st) != 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      char target[256];
+      ssize_t n = readlink(dir, target, sizeof target - 1);
+      if (n <= 0) continue;
+      b.plan.symlinks.push_back({b.keep(std::string(target, static_cast<std::size_t>(n))), dir});
+    } else if (S_ISDIR(st.st_mode)) {
+      b.bind(dir, dir, true, ChildStage::kBindSystem);
+      rule(dir, kReadExecute, true);
+    }
+  }
+
+  b.directory("/etc");
+  rule("/etc", kReadOnly, true);
+  for (const char* name : kEtcEssentials) {
+    std::string path = std::string("/etc/") + name;
+    if (lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      char target[512];
+      ssize_t n = readlink(path.c_str(), target, sizeof target - 1);
+      if (n <= 0) continue;
+      b.plan.symlinks.push_back({b.keep(std::string(target, static_cast<std::size_t>(n))), b.keep(path)});
+    } else if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) {
+      b.bind(path, path, S_ISDIR(st.st_mode), ChildStage::kBindSystem);
+    }
+  }
+  // The app user by name, for programs that look themselves up.
+  static constexpr char kPasswd[] = "app:x:1000:1000:app:/data:/usr/sbin/nologin\n";
+  static constexpr char kGroup[] = "app:x:1000:\n";
+  b.plan.files.push_back({"/etc/passwd", kPasswd, sizeof kPasswd - 1});
+  b.plan.files.push_back({"/etc/group", kGroup, sizeof kGroup - 1});
+
+  b.directory("/app");
+  if (!spec.package_dir.empty()) b.bind(spec.package_dir, "/app", true, ChildStage::kBindPackage);
+  rule("/app", kReadExecute, true);
+
+  for (const std::string& path : spec.extra_ro_paths) {
+    if (stat(path.c_str(), &st) != 0) return Error::system("sandbox: an extra read-only path is missing", errno);
+    bool is_dir = S_ISDIR(st.st_mode);
+    b.bind(path, path, is_dir, ChildStage::kBindExtra);
+    rule(path, is_dir ? kReadExecute : landlock::kReadFile | landlock::kExecute, is_dir);
+  }
+
+  b.directory("/proc");
+  rule("/proc", kReadOnly, true);
+
+  b.directory("/dev");
+  for (const char* node : kDeviceNodes) {
+    std::string host = std::string("/dev/") + node;
+    if (stat(host.c_str(), &st) != 0 || !S_ISCHR(st.st_mode)) continue;
+    b.bind(host, host, false, ChildStage::kBindDevice);
+    rule(host, kDevice, false);
+  }
+  b.plan.symlinks.push_back({"/proc/self/fd", "/dev/fd"});
+  b.plan.symlinks.push_back({"/proc/self/fd/0", "/dev/stdin"});
+  b.plan.symlinks.push_back({"/proc/self/fd/1", "/dev/stdout"});
+  b.plan.symlinks.push_back({"/proc/self/fd/2", "/dev/stderr"});
+  // POSIX shared memory (shm_open) lives in /dev/shm; the app's is its /tmp.
+  b.plan.symlinks.push_back({"/tmp", "/dev/shm"});
+
+  if (!spec.data_dir.empty()) {
+    b.directory("/data");
+    b.plan.data_source = b.keep("/oldroot" + spec.data_dir);
+    rule("/data", kReadWrite, true);
+  }
+  b.directory("/tmp");
+  rule("/tmp", kReadWrite, true);
+  return {};
+}
+
+ErrorOr<void> validate(const SandboxSpec& spec) {
+  if (!valid_app_id(spec.app_id))
+    return Error::invalid_argument("sandbox: app id must be 1-64 characters of [a-z0-9._-]");
+  if (spec.argv.empty() || spec.argv[0].empty()) return Error::invalid_argument("sandbox: argv is empty");
+  for (const std::string* dir : {&spec.package_dir, &spec.data_dir}) {
+    if (dir->empty()) continue;
+    if (!clean_absolute_path(*dir))
+      return Error::invalid_argument("sandbox: package and data directories must be clean absolute paths");
+    struct stat st;
+    if (stat(dir->c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      return Error::not_found("sandbox: the package or data directory does not exist");
+  }
+  for (const std::string& path : spec.extra_ro_paths) {
+    if (!clean_absolute_path(path))
+      return Error::invalid_argument("sandbox: extra read-only paths must be clean absolute paths");
+    // These places are built by the sandbox; a host path there would shadow
+    // them or be shadowed by them.
+    for (const char* reserved : {"/proc", "/dev", "/tmp", "/data", "/app", "/etc"})
+      if (under(path, reserved))
+        return Error::invalid_argument("sandbox: extra read-only paths may not lie under "
+                                       "/proc, /dev, /tmp, /data, /app or /etc");
+  }
+  if (!clean_absolute_path(spec.cwd) && spec.cwd != "/")
+    return Error::invalid_argument("sandbox: cwd must be a clean absolute path");
+  if (spec.fds.size() > 64) return Error::invalid_argument("sandbox: at most 64 passed descriptors");
+  for (const UniqueFd& fd : spec.fds)
+    if (!fd || fcntl(fd.get(), F_GETFD) < 0) return Error::invalid_argument("sandbox: a passed descriptor is not open");
+  for (const UniqueFd& fd : spec.stdio)
+    if (fd && fcntl(fd.get(), F_GETFD) < 0) return Error::invalid_argument("sandbox: a stdio descriptor is not open");
+  if (spec.memory_limit_bytes < (1u << 20)) return Error::invalid_argument("sandbox: memory limit below 1 MiB");
+  if (spec.pids_limit < 2) return Error::invalid_argument("sandbox: the pids limit must leave room for the reaper");
+  return {};
+}
+
+void plan_exec(const SandboxSpec& spec, PlanBuilder& b) {
+  for (const std::string& arg : spec.argv) b.plan.argv.push_back(b.keep_mutable(arg));
+  b.plan.argv.push_back(nullptr);
+  std::string_view path = "/usr/local/bin:/usr/bin:/bin";
+  for (const std::string& var : spec.env) {
+    b.plan.envp.push_back(b.keep_mutable(var));
+    if (std::string_view(var).substr(0, 5) == "PATH=") path = std::string_view(var).substr(5);
+  }
+  b.plan.envp.push_back(nullptr);
+  const std::string& program = spec.argv[0];
+  if (program.find('/') != std::string::npos) {
+    b.plan.exec_candidates.push_back(b.keep(program));
+    return;
+  }
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    std::size_t end = path.find(':', start);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view dir = path.substr(start, end - start);
+    if (!dir.empty() && dir[0] == '/') b.plan.exec_candidates.push_back(b.keep(std::string(dir) + "/" + program));
+    start = end + 1;
+  }
+}
+
+std::atomic<unsigned> g_launch_counter{0};
+
+int send_kill(int pidfd) { return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0)); }
+
+void kill_and_reap(int pidfd) {
+  send_kill(pidfd);
+  siginfo_t info{};
+  while (waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, WEXITED) != 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch(const SandboxSpec& spec) {
+  TRY(validate(spec));
+  const Policy& policy = spec.policy;
+
+  // Which layers this launch gets. Decide them all before anything starts,
+  // so that a kernel that cannot deliver the policy is refused up front.
+  Isolation isolation;
+  if (policy.landlock != Requirement::kOff) {
+    int abi = landlock::abi_version();
+    int needed = policy.min_landlock_abi < 1 ? 1 : policy.min_landlock_abi;
+    if (abi >= needed) {
+      isolation.landlock_abi = abi;
+    } else if (policy.landlock == Requirement::kRequired) {
+      return Error::unsupported(abi == 0 ? "sandbox: the policy requires Landlock and the kernel has none"
+                                         : "sandbox: the policy requires a newer Landlock ABI than the kernel's");
+    }
+  }
+  const SeccompProgram* seccomp = nullptr;
+  if (policy.seccomp != Requirement::kOff) {
+    bool available = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
+    if (available) {
+      seccomp = &app_seccomp_program();
+      isolation.seccomp = true;
+    } else if (policy.seccomp == Requirement::kRequired) {
+      return Error::unsupported("sandbox: the policy requires seccomp filters and the kernel has none");
+    }
+  }
+  std::unique_ptr<detail::Cgroup> cgroup;
+  if (policy.cgroup_limits != Requirement::kOff) {
+    auto made = [&]() -> ErrorOr<std::unique_ptr<detail::Cgroup>> {
+      detail::CgroupParent parent = TRY(detail::find_cgroup_parent(spec.cgroup_parent));
+      std::string name = "pmos-" + spec.app_id + "-" + std::to_string(getpid()) + "-" +
+                         std::to_string(g_launch_counter.fetch_add(1));
+      return detail::Cgroup::create(parent, name, spec.memory_limit_bytes, spec.pids_limit);
+    }();
+    if (made.has_value()) {
+      cgroup = std::move(made.value());
+      isolation.cgroup = cgroup->version();
+    } else if (policy.cgroup_limits == Requirement::kRequired) {
+      return made.error();
+    }
+  }
+
+  uid_t host_uid = spec.host_uid.value_or(geteuid());
+  if (host_uid == 0)
+    return Error::invalid_argument("sandbox: refusing to run an app as host uid 0; set SandboxSpec::host_uid");
+  gid_t host_gid = spec.host_gid ? *spec.host_gid : spec.host_uid ? *spec.host_uid : getegid();
+  // A launcher that may set any group drops the app's supplementary groups;
+  // an unprivileged one must promise the kernel never to (setgroups "deny"),
+  // and the app keeps the launcher's groups, unmapped.
+  bool privileged = has_capability(CAP_SETGID);
+
+  PlanBuilder b;
+  landlock::Handled handled = landlock::handled_for(isolation.landlock_abi);
+  TRY(plan_root(spec, b, handled.fs));
+  plan_exec(spec, b);
+  ChildPlan& plan = b.plan;
+  plan.hostname = spec.app_id.c_str();
+  plan.hostname_size = spec.app_id.size();
+  plan.cwd = spec.cwd.c_str();
+  for (int i = 0; i < 3; ++i) plan.stdio[i] = spec.stdio[i].get();
+  for (const UniqueFd& fd : spec.fds) plan.passed_fds.push_back(fd.get());
+  plan.drop_supplementary_groups = privileged;
+  plan.uid = kAppUid;
+  plan.gid = kAppGid;
+  plan.landlock_abi = isolation.landlock_abi;
+  plan.landlock_fs = handled.fs;
+  // TCP is handled with no rule allowing it: inside the app's own network
+  // namespace there is nothing to reach anyway, and if that namespace were
+  // ever misconfigured, Landlock still refuses every connect and bind.
+  plan.landlock_net = handled.net;
+  // Signals and abstract UNIX sockets stay within the sandbox (ABI 6), on top
+  // of the pid and network namespaces that already separate them.
+  plan.landlock_scoped = handled.scoped;
+  if (seccomp) {
+    plan.seccomp_code = seccomp->code().data();
+    plan.seccomp_size = static_cast<unsigned short>(seccomp->code().size());
+  }
+
+  plan.wait_for_cgroup = cgroup && cgroup->version() == CgroupVersion::kV1;
+  Pipe go = TRY(make_pipe());
+  Pipe error = TRY(make_pipe());
+  Pipe status = TRY(make_pipe());
+  plan.go_fd = go.read.get();
+  plan.go_parent_end = go.write.get();
+  plan.error_fd = error.write.get();
+  plan.error_parent_end = error.read.get();
+  plan.status_fd = status.write.get();
+  plan.status_parent_end = status.read.get();
+
+  int pidfd = -1;
+  clone_args args{};
+  args.flags = kNamespaces | CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  if (cgroup && cgroup->clone_into_fd() >= 0) {
+    // The reaper starts inside its cgroup: there is no moment without limits.
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<std::uint64_t>(cgroup->clone_into_fd());
+  }
+  long child = syscall(SYS_clone3, &args, sizeof args);
+  if (child == 0) detail::run_reaper(plan);
+  if (child < 0)
+    return Error::system("sandbox: clone3 could not create the namespaces (user namespaces disabled?)", errno);
+  pid_t pid = static_cast<pid_t>(child);
+  UniqueFd owned_pidfd(pidfd);
+  go.read.reset();
+  error.write.reset();
+  status.write.reset();
+
+  // Until the reaper has exec'd the app, any failure kills and reaps it.
+  auto abandon = [&](Error e) -> Error {
+    kill_and_reap(owned_pidfd.get());
+    return e;
+  };
+  char map[64];
+  std::snprintf(map, sizeof map, "%u %u 1\n", kAppUid, host_uid);
+  if (auto r = write_proc_file(pid, "uid_map", map); !r.has_value()) return abandon(r.error());
+  if (!privileged) {
+    if (auto r = write_proc_file(pid, "setgroups", "deny"); !r.has_value()) return abandon(r.error());
+  }
+  std::snprintf(map, sizeof map, "%u %u 1\n", kAppGid, host_gid);
+  if (auto r = write_proc_file(pid, "gid_map", map); !r.has_value()) return abandon(r.error());
+  if (write(go.write.get(), "g", 1) != 1) return abandon(Error::system("sandbox: starting the reaper", errno));
+  if (plan.wait_for_cgroup) {
+    // While the reaper builds the app's root, move it into the cgroup.
+    if (auto r = cgroup->attach(pid); !r.has_value()) return abandon(r.error());
+    if (write(go.write.get(), "a", 1) != 1) return abandon(Error::system("sandbox: starting the reaper", errno));
+  }
+  go.write.reset();
+
+  // EOF: the app has been exec'd (its copy closed on exec, the reaper closed
+  // its own). A record: a step failed and the reaper is exiting.
+  detail::ChildFailure failure{};
+  ssize_t n;
+  do {
+    n = read(error.read.get(), &failure, sizeof failure);
+  } while (n < 0 && errno == EINTR);
+  if (n != 0) {
+    if (n != static_cast<ssize_t>(sizeof failure))
+      return abandon(Error::internal("sandbox: garbled set-up report from the reaper"));
+    return abandon(Error::system(detail::describe(failure.stage), failure.error));
+  }
+  return std::unique_ptr<Sandbox>(
+      new Sandbox(pid, std::move(owned_pidfd), std::move(status.read), std::move(cgroup), isolation));
+}
+
+Sandbox::Sandbox(pid_t pid, UniqueFd pidfd, UniqueFd status_fd, std::unique_ptr<detail::Cgroup> cgroup,
+                 Isolation isolation)
+    : pid_(pid), pidfd_(std::move(pidfd)), status_fd_(std::move(status_fd)), cgroup_(std::move(cgroup)),
+      isolation_(isolation) {}
+
+Sandbox::~Sandbox() {
+  if (exit_status_) return;
+  (void)kill();
+  (void)wait();
+}
+
+ErrorOr<void> Sandbox::kill() {
+  if (exit_status_) return {};
+  // Killing pid 1 of the namespace takes every process in it.
+  if (send_kill(pidfd_.get()) != 0 && errno != ESRCH) return Error::system("sandbox: pidfd_send_signal", errno);
+  return {};
+}
+
+ErrorOr<ExitStatus> Sandbox::wait() {
+  if (exit_status_) return *exit_status_;
+  siginfo_t info{};
+  while (waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED) != 0) {
+    if (errno != EINTR) return Error::system("sandbox: waitid", errno);
+  }
+  ExitStatus result;
+  int status = 0;
+  // The reaper wrote the app's own status just before exiting; without it
+  // (killed from outside, or by the OOM killer) the reaper's status is the app's.
+  if (read(status_fd_.get(), &status, sizeof status) == static_cast<ssize_t>(sizeof status)) {
+    if (WIFSIGNALED(status)) result = {ExitStatus::Kind::kSignaled, WTERMSIG(status)};
+    else result = {ExitStatus::Kind::kExited, WEXITSTATUS(status)};
+  } else if (info.si_code == CLD_EXITED) {
+    result = {ExitStatus::Kind::kExited, info.si_status};
+  } else {
+    result = {ExitStatus::Kind::kSignaled, info.si_status};
+  }
+  if (cgroup_) result.memory_limit_hit = cgroup_->memory_limit_hit();
+  cgroup_.reset();  // every process is gone: the directories can go too
+  pidfd_.reset();
+  status_fd_.reset();
+  exit_status_ = result;
+  return result;
+}
+
+}  // namespace pmos::sandbox

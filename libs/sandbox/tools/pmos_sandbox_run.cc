@@ -1,0 +1,146 @@
+// pmos-sandbox-run: runs one command in a default PMOS sandbox. For developers
+// and for measuring launch time:
+//   hyperfine -N 'pmos-sandbox-run -- /bin/true'
+// Exit status: the command's, or 128 + signal; 125 if the sandbox could not start.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "pmos/sandbox/probe.h"
+#include "pmos/sandbox/sandbox.h"
+
+namespace {
+
+constexpr int kSetupFailed = 125;
+
+void usage() {
+  std::fputs(
+      "usage: pmos-sandbox-run [options] -- COMMAND [ARGS...]\n"
+      "       pmos-sandbox-run --probe\n"
+      "  --app-id ID        app id (hostname, cgroup name); default pmos.run\n"
+      "  --package DIR      mounted read-only at /app\n"
+      "  --data DIR         mounted read-write at /data\n"
+      "  --ro PATH          extra host path, read-only at the same path (repeatable)\n"
+      "  --cwd DIR          working directory inside (default /)\n"
+      "  --env NAME=VALUE   environment (repeatable; default PATH and HOME only)\n"
+      "  --memory BYTES     memory limit (default 256 MiB)\n"
+      "  --pids N           process limit (default 64)\n"
+      "  --uid UID          host uid of the app (default: yours; 65534 when run as root)\n"
+      "  --gid GID          host gid of the app\n"
+      "  --fd N             pass descriptor N (becomes 3, 4, ... in order)\n"
+      "  --best-effort      use Landlock, seccomp and cgroups only where available\n"
+      "  --no-cgroup        no memory and pids limits (to measure what they cost)\n"
+      "  --probe            print what the kernel offers and exit\n",
+      stderr);
+}
+
+template <typename T>
+bool parse_number(std::string_view text, T& out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace pmos::sandbox;
+  SandboxSpec spec;
+  spec.app_id = "pmos.run";
+  bool env_given = false;
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    auto value = [&]() -> std::string_view {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "pmos-sandbox-run: %s needs a value\n", argv[i]);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (arg == "--") {
+      ++i;
+      break;
+    } else if (arg == "--probe") {
+      std::fputs(to_string(probe()).c_str(), stdout);
+      return 0;
+    } else if (arg == "--app-id") {
+      spec.app_id = value();
+    } else if (arg == "--package") {
+      spec.package_dir = value();
+    } else if (arg == "--data") {
+      spec.data_dir = value();
+    } else if (arg == "--ro") {
+      spec.extra_ro_paths.emplace_back(value());
+    } else if (arg == "--cwd") {
+      spec.cwd = value();
+    } else if (arg == "--env") {
+      spec.env.emplace_back(value());
+      env_given = true;
+    } else if (arg == "--memory") {
+      if (!parse_number(value(), spec.memory_limit_bytes)) return usage(), 2;
+    } else if (arg == "--pids") {
+      if (!parse_number(value(), spec.pids_limit)) return usage(), 2;
+    } else if (arg == "--uid") {
+      uid_t uid;
+      if (!parse_number(value(), uid)) return usage(), 2;
+      spec.host_uid = uid;
+    } else if (arg == "--gid") {
+      gid_t gid;
+      if (!parse_number(value(), gid)) return usage(), 2;
+      spec.host_gid = gid;
+    } else if (arg == "--fd") {
+      int fd;
+      if (!parse_number(value(), fd)) return usage(), 2;
+      int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+      if (copy < 0) {
+        std::fprintf(stderr, "pmos-sandbox-run: descriptor %d is not open\n", fd);
+        return 2;
+      }
+      spec.fds.emplace_back(copy);
+    } else if (arg == "--best-effort") {
+      spec.policy.landlock = Requirement::kIfAvailable;
+      spec.policy.seccomp = Requirement::kIfAvailable;
+      spec.policy.cgroup_limits = Requirement::kIfAvailable;
+    } else if (arg == "--no-cgroup") {
+      spec.policy.cgroup_limits = Requirement::kOff;
+    } else {
+      usage();
+      return 2;
+    }
+  }
+  if (i >= argc) {
+    usage();
+    return 2;
+  }
+  for (; i < argc; ++i) spec.argv.emplace_back(argv[i]);
+  if (!env_given) {
+    spec.env = {"PATH=/usr/local/bin:/usr/bin:/bin", spec.data_dir.empty() ? "HOME=/tmp" : "HOME=/data"};
+    if (const char* term = std::getenv("TERM")) spec.env.push_back(std::string("TERM=") + term);
+  }
+  // An app never runs as host root; nobody is the development default.
+  if (!spec.host_uid && geteuid() == 0) spec.host_uid = 65534;
+  for (int fd = 0; fd < 3; ++fd) spec.stdio[fd] = pmos::UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 3));
+
+  auto sandbox = Sandbox::launch(spec);
+  if (!sandbox.has_value()) {
+    std::fprintf(stderr, "pmos-sandbox-run: %s\n", sandbox.error().to_string().c_str());
+    return kSetupFailed;
+  }
+  // Our copies of the app's descriptors are not needed any more.
+  spec.stdio = {};
+  spec.fds.clear();
+  auto status = (*sandbox)->wait();
+  if (!status.has_value()) {
+    std::fprintf(stderr, "pmos-sandbox-run: %s\n", status.error().to_string().c_str());
+    return kSetupFailed;
+  }
+  if (status->memory_limit_hit) std::fputs("pmos-sandbox-run: the memory limit was hit\n", stderr);
+  return status->shell_code();
+}

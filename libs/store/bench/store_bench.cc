@@ -1,0 +1,193 @@
+// Durable enqueue throughput: messages/s into a 1:1 group (one queue entry
+// per message), each send durable before it returns, from N concurrent
+// writers; group commit against one transaction (one fsync) per send.
+//
+//   store_bench [--benchmark_filter=Sqlite] ...
+// PostgreSQL cases start a throwaway cluster (scripts/pg-throwaway) and are
+// skipped if it cannot start. SQLite files go to $TMPDIR (use a real disk:
+// on tmpfs an fsync costs nothing).
+
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "pg_throwaway.h"
+#include "pmos/store/relay_store.h"
+
+namespace {
+
+using pmos::Bytes;
+using namespace pmos::store;
+
+std::unique_ptr<testing::PgThrowaway> g_postgres;
+std::filesystem::path g_directory;
+std::atomic<std::uint64_t> g_next_id{0};
+
+struct Setup {
+  std::unique_ptr<RelayStore> store;
+  std::vector<std::string> senders;
+  std::string receiver;
+};
+
+// One store per configuration, kept for the whole run.
+std::map<std::string, Setup> g_setups;
+
+Setup* setup_for(Backend backend, bool group_commit, benchmark::State& state) {
+  std::string key = std::string(to_string(backend)) + (group_commit ? "-group" : "-single");
+  auto it = g_setups.find(key);
+  if (it != g_setups.end()) return &it->second;
+  RelayStoreConfig config;
+  config.database.backend = backend;
+  if (backend == Backend::kSqlite) {
+    config.database.location = (g_directory / (key + ".db")).string();
+  } else {
+    if (g_postgres == nullptr) {
+      state.SkipWithError("no PostgreSQL cluster");
+      return nullptr;
+    }
+    // Each configuration in its own schema, so that their tables do not
+    // share pages and locks.
+    DatabaseConfig admin;
+    admin.backend = Backend::kPostgres;
+    admin.location = g_postgres->conninfo();
+    auto database = Database::create(admin);
+    if (!database.has_value()) {
+      state.SkipWithError("cannot connect");
+      return nullptr;
+    }
+    std::string name = "bench_" + key.substr(key.find('-') + 1);
+    auto schema = (*database)->begin_write();
+    if (!schema.has_value() || !schema->execute_script("CREATE SCHEMA " + name).has_value() ||
+        !schema->commit().has_value()) {
+      state.SkipWithError("cannot create a schema");
+      return nullptr;
+    }
+    config.database.location = g_postgres->conninfo();
+    config.database.location += " options='-c search_path=" + name + "'";
+  }
+  if (!group_commit) config.database.group_commit = {.max_batch = 1, .max_delay = std::chrono::microseconds(0)};
+  config.database.max_connections = 8;
+  auto store = RelayStore::create(config);
+  if (!store.has_value()) {
+    state.SkipWithError(("cannot open: " + last_error_detail()).c_str());
+    return nullptr;
+  }
+  Setup setup;
+  setup.store = std::move(store).release_value();
+  for (int i = 0; i < 64; ++i) {
+    std::string id = "sender-" + std::to_string(i);
+    (void)setup.store->add_device(Device{id, "u", pmos::to_bytes(id), false});
+    setup.senders.push_back(id);
+  }
+  setup.receiver = "receiver";
+  (void)setup.store->add_device(Device{setup.receiver, "u", pmos::to_bytes("receiver"), false});
+  // One 1:1 group per sender, so that senders do not serialize on one group.
+  for (const std::string& sender : setup.senders) {
+    std::vector<std::string> members = {sender, setup.receiver};
+    (void)setup.store->create_group(pmos::to_bytes("g-" + sender), members);
+  }
+  return &g_setups.emplace(key, std::move(setup)).first->second;
+}
+
+void BM_DurableEnqueue(benchmark::State& state, Backend backend, bool group_commit) {
+  static std::mutex setup_mutex;
+  Setup* setup;
+  {
+    std::lock_guard lock(setup_mutex);
+    setup = setup_for(backend, group_commit, state);
+  }
+  if (setup == nullptr) return;
+  const std::string& sender = setup->senders[static_cast<std::size_t>(state.thread_index()) % setup->senders.size()];
+  OutgoingMessage message;
+  message.group_id = pmos::to_bytes("g-" + sender);
+  message.sender_device = sender;
+  message.body = Bytes(256, 0xab);
+  for (auto _ : state) {
+    std::uint64_t id = g_next_id++;
+    message.message_id = Bytes(reinterpret_cast<const std::uint8_t*>(&id),
+                               reinterpret_cast<const std::uint8_t*>(&id) + sizeof id);
+    auto sent = setup->store->send_message(message);
+    if (!sent.has_value() || sent->status != SendStatus::kQueued) {
+      state.SkipWithError("send failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// What the relay does: many sends in flight at once through the async
+// interface (one per connected device), each completing when durable. Each
+// iteration keeps 512 in flight across 64 senders and waits for all.
+void BM_DurableEnqueueAsync(benchmark::State& state, Backend backend) {
+  Setup* setup = setup_for(backend, /*group_commit=*/true, state);
+  if (setup == nullptr) return;
+  constexpr int kInFlight = 512;
+  std::mutex mutex;
+  std::condition_variable done;
+  for (auto _ : state) {
+    int pending = kInFlight;
+    bool failed = false;
+    for (int i = 0; i < kInFlight; ++i) {
+      const std::string& sender = setup->senders[static_cast<std::size_t>(i) % setup->senders.size()];
+      OutgoingMessage message;
+      message.group_id = pmos::to_bytes("g-" + sender);
+      message.sender_device = sender;
+      message.body = Bytes(256, 0xab);
+      std::uint64_t id = g_next_id++;
+      message.message_id = Bytes(reinterpret_cast<const std::uint8_t*>(&id),
+                                 reinterpret_cast<const std::uint8_t*>(&id) + sizeof id);
+      setup->store->send_message_async(std::move(message), [&](pmos::ErrorOr<SendResult> result) {
+        std::lock_guard lock(mutex);
+        if (!result.has_value() || result->status != SendStatus::kQueued) failed = true;
+        if (--pending == 0) done.notify_one();
+      });
+    }
+    std::unique_lock lock(mutex);
+    done.wait(lock, [&] { return pending == 0; });
+    if (failed) {
+      state.SkipWithError("send failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kInFlight);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp != nullptr ? tmp : "/tmp") + "/pmos-store-bench.XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) return 1;
+  g_directory = pattern;
+  auto cluster = testing::PgThrowaway::start(PMOS_SOURCE_DIR "/scripts/pg-throwaway");
+  if (cluster.has_value()) g_postgres = std::move(cluster).release_value();
+
+  for (Backend backend : {Backend::kSqlite, Backend::kPostgres}) {
+    for (bool group_commit : {true, false}) {
+      std::string name = std::string("DurableEnqueue/") + std::string(to_string(backend)) +
+                         (group_commit ? "/group_commit" : "/txn_per_send");
+      auto* bench = benchmark::RegisterBenchmark(name.c_str(), BM_DurableEnqueue, backend, group_commit);
+      bench->UseRealTime()->MinTime(2.0);
+      bench->Threads(1)->Threads(8);
+      if (group_commit) bench->Threads(32);
+    }
+  }
+  for (Backend backend : {Backend::kSqlite, Backend::kPostgres}) {
+    std::string name = std::string("DurableEnqueueAsync512/") + std::string(to_string(backend));
+    benchmark::RegisterBenchmark(name.c_str(), BM_DurableEnqueueAsync, backend)->UseRealTime()->MinTime(2.0);
+  }
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  g_setups.clear();
+  g_postgres.reset();
+  std::filesystem::remove_all(g_directory);
+  return 0;
+}

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "pmos/base/error_or.h"
+#include "pmos/store/database.h"
+#include "pmos/store/value.h"
+
+namespace pmos::store::detail {
+
+// One connection of one back end. Used by one thread at a time (the pool
+// hands it out exclusively); it keeps its own prepared-statement cache.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  virtual Backend backend() const = 0;
+  // BEGIN (`write`: take the write lock now, so a SQLite reader never has to
+  // upgrade mid-transaction and deadlock), COMMIT, ROLLBACK.
+  virtual ErrorOr<void> begin(bool write) = 0;
+  virtual ErrorOr<void> commit() = 0;
+  virtual void rollback() = 0;
+  // `sql` is untranslated; the connection translates it once and caches the
+  // prepared statement under the original text. Appends result rows to
+  // `rows` when given; returns the rows changed.
+  virtual ErrorOr<std::int64_t> execute(std::string_view sql, std::span<const Param> params,
+                                        std::vector<Row>* rows) = 0;
+  virtual ErrorOr<void> execute_script(std::string_view sql) = 0;
+};
+
+ErrorOr<std::unique_ptr<Connection>> open_sqlite(const DatabaseConfig& config);
+ErrorOr<std::unique_ptr<Connection>> open_postgres(const DatabaseConfig& config);
+ErrorOr<std::unique_ptr<Connection>> open_connection(const DatabaseConfig& config);
+
+// Records the driver's message for last_error_detail() on this thread.
+void set_error_detail(std::string_view detail);
+
+// Connections opened on demand up to a limit, then reused.
+// Thread-safe.
+class ConnectionPool {
+ public:
+  explicit ConnectionPool(const DatabaseConfig& config) : config_(config) {}
+
+  // Waits while `max_connections` are out.
+  ErrorOr<std::unique_ptr<Connection>> acquire();
+  void release(std::unique_ptr<Connection> connection);
+
+ private:
+  const DatabaseConfig& config_;
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  std::size_t open_ = 0;
+};
+
+}  // namespace pmos::store::detail

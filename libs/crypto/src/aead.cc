@@ -142,6 +142,7 @@ ErrorOr<const Aead*> aead_for_id(std::uint16_t id) {
     case AeadId::kAes128Gcm: return &aes128_gcm();
     case AeadId::kAes256Gcm: return &aes256_gcm();
     case AeadId::kChaCha20Poly1305: return &chacha20_poly1305();
+    case AeadId::kSm4Gcm: return &sm4_gcm();
     case AeadId::kExportOnly: return Error::invalid_argument("HPKE export-only mode has no AEAD");
   }
   return Error::unsupported("unknown AEAD id");

@@ -1,6 +1,8 @@
 #include "pmos/crypto/cipher_suite.h"
 
 #include <array>
+#include <mutex>
+#include <optional>
 
 #include "pmos/base/codec.h"
 
@@ -22,7 +24,7 @@ struct SuiteEntry {
 namespace {
 
 // The registry: one line per suite. A new suite is a new line here.
-constexpr std::array<detail::SuiteEntry, 7> kSuites = {{
+constexpr std::array<detail::SuiteEntry, 8> kSuites = {{
     {CipherSuiteId::kMls128Dhkemx25519Aes128gcmSha256Ed25519, "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519",
      sha256, aes128_gcm, dhkem_x25519, ed25519},
     {CipherSuiteId::kMls128Dhkemp256Aes128gcmSha256P256, "MLS_128_DHKEMP256_AES128GCM_SHA256_P256",
@@ -37,17 +39,23 @@ constexpr std::array<detail::SuiteEntry, 7> kSuites = {{
      sha512, chacha20_poly1305, dhkem_x448, ed448},
     {CipherSuiteId::kMls256Dhkemp384Aes256gcmSha384P384, "MLS_256_DHKEMP384_AES256GCM_SHA384_P384",
      sha384, aes256_gcm, dhkem_p384, ecdsa_p384_sha384},
+    // Private use (RFC 9420 §17.1): the national suite of issue 9, defined
+    // in docs/formats/national-suite.md.
+    {CipherSuiteId::kMls128DhkemSm2Sm4gcmSm3Sm2, "MLS_128_DHKEMSM2_SM4GCM_SM3_SM2",
+     sm3, sm4_gcm, dhkem_sm2, sm2_sm3},
 }};
 
-// One Hpke per suite, built on first use.
+constexpr bool is_private_use(CipherSuiteId id) { return static_cast<std::uint16_t>(id) >= 0xF000; }
+
+// One Hpke per suite, built on first use of that suite, so that a process
+// using only the RFC 9420 suites never builds the national suite's
+// algorithms (nor needs SM3 from its OpenSSL).
 const Hpke& hpke_of(const detail::SuiteEntry& entry) {
-  static const auto instances = [] {
-    std::vector<Hpke> all;
-    all.reserve(kSuites.size());
-    for (const auto& suite : kSuites) all.emplace_back(suite.kem(), suite.hash(), &suite.aead());
-    return all;
-  }();
-  return instances[static_cast<std::size_t>(&entry - kSuites.data())];
+  static std::array<std::optional<Hpke>, kSuites.size()> instances;
+  static std::array<std::once_flag, kSuites.size()> built;
+  auto index = static_cast<std::size_t>(&entry - kSuites.data());
+  std::call_once(built[index], [&] { instances[index].emplace(entry.kem(), entry.hash(), &entry.aead()); });
+  return *instances[index];
 }
 
 // "MLS 1.0 " + label, the prefix of every labelled operation (§5.1.2, §8).
@@ -80,7 +88,17 @@ ErrorOr<CipherSuite> CipherSuite::from_id(std::uint16_t id) {
 
 std::vector<std::uint16_t> CipherSuite::supported_ids() {
   std::vector<std::uint16_t> ids;
-  for (const auto& entry : kSuites) ids.push_back(static_cast<std::uint16_t>(entry.id));
+  for (const auto& entry : kSuites) {
+    if (!is_private_use(entry.id)) ids.push_back(static_cast<std::uint16_t>(entry.id));
+  }
+  return ids;
+}
+
+std::vector<std::uint16_t> CipherSuite::private_use_ids() {
+  std::vector<std::uint16_t> ids;
+  for (const auto& entry : kSuites) {
+    if (is_private_use(entry.id)) ids.push_back(static_cast<std::uint16_t>(entry.id));
+  }
   return ids;
 }
 

@@ -108,11 +108,17 @@ const Hash& sha512() {
   return hash;
 }
 
+const Hash& sm3() {
+  static const Hash hash("SM3", static_cast<std::uint16_t>(KdfId::kHkdfSm3));
+  return hash;
+}
+
 ErrorOr<const Hash*> hash_for_kdf(std::uint16_t kdf_id) {
   switch (static_cast<KdfId>(kdf_id)) {
     case KdfId::kHkdfSha256: return &sha256();
     case KdfId::kHkdfSha384: return &sha384();
     case KdfId::kHkdfSha512: return &sha512();
+    case KdfId::kHkdfSm3: return &sm3();
   }
   return Error::unsupported("unknown HPKE KDF id");
 }

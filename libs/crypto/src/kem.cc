@@ -9,6 +9,7 @@
 #include "labeled_kdf.h"
 #include "pmos/base/check.h"
 #include "pmos/crypto/hash.h"
+#include "sm2_curve.h"
 
 namespace pmos::crypto {
 
@@ -28,9 +29,17 @@ class DhGroup {
   virtual ErrorOr<PrivateKey> private_key(BytesView encoded) const = 0;
   virtual ErrorOr<PublicKey> public_key(BytesView encoded) const = 0;
 
+  // DH(sk, pk): the shared secret of RFC 9180 §4.1 (x-coordinate for the
+  // prime curves). Keys of another group are an error.
+  virtual ErrorOr<SecretBytes> dh(const PrivateKey& sk, const PublicKey& pk) const = 0;
+};
+
+// Groups whose keys are EVP_PKEYs (EvpKeyMaterial).
+class EvpDhGroup : public DhGroup {
+ public:
   // DH(sk, pk) with OpenSSL's derive, which also validates the peer key and,
   // for X25519/X448, rejects the all-zero output of small-order points.
-  ErrorOr<SecretBytes> dh(const PrivateKey& sk, const PublicKey& pk) const {
+  ErrorOr<SecretBytes> dh(const PrivateKey& sk, const PublicKey& pk) const final {
     EVP_PKEY* own = detail::evp_key_of(sk, this);
     EVP_PKEY* peer = detail::evp_key_of(pk, this);
     if (own == nullptr || peer == nullptr) return Error::invalid_argument("KEM key is empty or of another group");
@@ -47,7 +56,7 @@ class DhGroup {
   }
 };
 
-class RawDhGroup final : public DhGroup {
+class RawDhGroup final : public EvpDhGroup {
  public:
   explicit RawDhGroup(detail::RawKeyType type) : type_(type) {}
   std::size_t public_key_size() const override { return type_.public_size; }
@@ -65,7 +74,7 @@ class RawDhGroup final : public DhGroup {
   detail::RawKeyType type_;
 };
 
-class EcDhGroup final : public DhGroup {
+class EcDhGroup final : public EvpDhGroup {
  public:
   EcDhGroup(const char* group, int nid, std::size_t scalar_size, std::uint8_t bitmask)
       : curve_(group, nid, scalar_size), bitmask_(bitmask) {}
@@ -83,6 +92,34 @@ class EcDhGroup final : public DhGroup {
  private:
   detail::EcCurve curve_;
   std::uint8_t bitmask_;
+};
+
+// The SM2 curve sm2p256v1 with the P-256 conventions of RFC 9180: 65-byte
+// uncompressed points, 32-byte scalars, DH = x-coordinate of sk * pk, and
+// DeriveKeyPair by rejection sampling with bitmask 0xff (§7.1.3; the order n
+// is just below 2^256 as for P-256). OpenSSL 3.0 cannot derive on this curve
+// through EVP (sm2_curve.h says why), so the keys are points and scalars.
+class Sm2DhGroup final : public DhGroup {
+ public:
+  std::size_t public_key_size() const override { return detail::Sm2Curve::kPointSize; }
+  std::size_t private_key_size() const override { return detail::Sm2Curve::kScalarSize; }
+  std::uint8_t derive_bitmask() const override { return 0xff; }
+  ErrorOr<PrivateKey> generate() const override { return detail::sm2_dh_generate(this); }
+  ErrorOr<PrivateKey> private_key(BytesView encoded) const override {
+    return detail::sm2_dh_private_key(this, encoded);
+  }
+  ErrorOr<PublicKey> public_key(BytesView encoded) const override {
+    return detail::sm2_dh_public_key(this, encoded);
+  }
+  ErrorOr<SecretBytes> dh(const PrivateKey& sk, const PublicKey& pk) const override {
+    const auto* own = detail::material_of<detail::Sm2PointKeyMaterial>(sk, this);
+    const auto* peer = detail::material_of<detail::Sm2PointKeyMaterial>(pk, this);
+    if (own == nullptr || peer == nullptr || own->scalar() == nullptr)
+      return Error::invalid_argument("KEM key is empty or of another group");
+    // The peer point was validated when it was decoded (on the curve, not
+    // infinity); dh_x refuses an infinite product and a zero x.
+    return detail::Sm2Curve::get().dh_x(own->scalar(), peer->point());
+  }
 };
 
 // DHKEM(Group, KDF) of RFC 9180 §4.1.
@@ -221,6 +258,12 @@ const Kem& dhkem_x448() {
   return kem;
 }
 
+const Kem& dhkem_sm2() {
+  static const Sm2DhGroup group;
+  static const DhKem kem(KemId::kDhkemSm2Sm3, "DHKEM(SM2, HKDF-SM3)", group, sm3());
+  return kem;
+}
+
 ErrorOr<const Kem*> kem_for_id(std::uint16_t id) {
   switch (static_cast<KemId>(id)) {
     case KemId::kDhkemP256Sha256: return &dhkem_p256();
@@ -228,6 +271,7 @@ ErrorOr<const Kem*> kem_for_id(std::uint16_t id) {
     case KemId::kDhkemP521Sha512: return &dhkem_p521();
     case KemId::kDhkemX25519Sha256: return &dhkem_x25519();
     case KemId::kDhkemX448Sha512: return &dhkem_x448();
+    case KemId::kDhkemSm2Sm3: return &dhkem_sm2();
   }
   return Error::unsupported("unknown KEM id");
 }

@@ -18,7 +18,7 @@ class EvpKeyMaterial final : public KeyMaterial {
   EvpKeyMaterial(const void* algorithm, EvpPkeyPtr pkey, SecretBytes private_bytes = {})
       : KeyMaterial(algorithm), pkey_(std::move(pkey)), private_bytes_(std::move(private_bytes)) {}
   EVP_PKEY* pkey() const { return pkey_.get(); }
-  BytesView private_bytes() const { return private_bytes_; }
+  BytesView private_bytes() const override { return private_bytes_; }
 
  private:
   EvpPkeyPtr pkey_;

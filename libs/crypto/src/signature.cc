@@ -132,6 +132,7 @@ ErrorOr<const SignatureScheme*> signature_scheme_for_id(std::uint16_t id) {
     case SignatureSchemeId::kEcdsaSecp521r1Sha512: return &ecdsa_p521_sha512();
     case SignatureSchemeId::kEd25519: return &ed25519();
     case SignatureSchemeId::kEd448: return &ed448();
+    case SignatureSchemeId::kSm2Sm3: return &sm2_sm3();
   }
   return Error::unsupported("unknown signature scheme");
 }

@@ -15,6 +15,9 @@ enum class AeadId : std::uint16_t {
   kAes128Gcm = 0x0001,
   kAes256Gcm = 0x0002,
   kChaCha20Poly1305 = 0x0003,
+  // SM4-GCM (RFC 8998 §2: AEAD_SM4_GCM, Nk 16, Nn 12, Nt 16): not in the
+  // IANA registry; PMOS private value (docs/formats/national-suite.md).
+  kSm4Gcm = 0xF0A4,
   kExportOnly = 0xFFFF,
 };
 
@@ -48,6 +51,8 @@ class Aead {
 const Aead& aes128_gcm();
 const Aead& aes256_gcm();
 const Aead& chacha20_poly1305();
+// SM4-GCM through Botan 2 (OpenSSL 3.0 has SM4 but not SM4-GCM).
+const Aead& sm4_gcm();
 // The AEAD with this HPKE id; kExportOnly and unknown ids are errors.
 ErrorOr<const Aead*> aead_for_id(std::uint16_t id);
 

@@ -26,6 +26,9 @@ enum class CipherSuiteId : std::uint16_t {
   kMls256Dhkemp521Aes256gcmSha512P521 = 0x0005,
   kMls256Dhkemx448Chacha20poly1305Sha512Ed448 = 0x0006,
   kMls256Dhkemp384Aes256gcmSha384P384 = 0x0007,
+  // Private use (0xF000-0xFFFF): SM2 / SM3 / SM4-GCM, issue 9,
+  // docs/formats/national-suite.md.
+  kMls128DhkemSm2Sm4gcmSm3Sm2 = 0xF0A1,
 };
 
 // Ciphertext of EncryptWithLabel: HPKECiphertext of RFC 9420 §5.1.3.
@@ -50,8 +53,14 @@ namespace detail { struct SuiteEntry; }
 // touches no caller.
 class CipherSuite {
  public:
+  // Any suite in the registry, standard or private use.
   static ErrorOr<CipherSuite> from_id(std::uint16_t id);
+  // The RFC 9420 registry suites PMOS implements (0x0001-0x0007).
   static std::vector<std::uint16_t> supported_ids();
+  // The private-use suites PMOS defines (0xF0A1, the national suite). Listed
+  // apart because only a deployment's policy turns them on: no peer outside
+  // PMOS knows them, so they are never offered by default.
+  static std::vector<std::uint16_t> private_use_ids();
 
   std::uint16_t id() const;
   std::string_view name() const;

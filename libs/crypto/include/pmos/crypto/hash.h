@@ -19,6 +19,9 @@ enum class KdfId : std::uint16_t {
   kHkdfSha256 = 0x0001,
   kHkdfSha384 = 0x0002,
   kHkdfSha512 = 0x0003,
+  // HKDF-SM3: not in the IANA registry. PMOS private value, unassigned there
+  // (docs/formats/national-suite.md); the last digit names SM3.
+  kHkdfSm3 = 0xF0A3,
 };
 
 // A hash function with the MACs and KDF built on it: HMAC (RFC 2104) and
@@ -62,6 +65,8 @@ class Hash {
 const Hash& sha256();
 const Hash& sha384();
 const Hash& sha512();
+// SM3 (GB/T 32905-2016), with HMAC-SM3 and HKDF-SM3 (Nh = 32).
+const Hash& sm3();
 // The hash of HKDF with this HPKE KDF id, or an Unsupported error.
 ErrorOr<const Hash*> hash_for_kdf(std::uint16_t kdf_id);
 

@@ -18,6 +18,9 @@ enum class KemId : std::uint16_t {
   kDhkemP521Sha512 = 0x0012,
   kDhkemX25519Sha256 = 0x0020,
   kDhkemX448Sha512 = 0x0021,
+  // DHKEM(SM2, HKDF-SM3): not in the IANA registry; PMOS private value
+  // (docs/formats/national-suite.md). Nsecret 32, Nenc = Npk 65, Nsk 32.
+  kDhkemSm2Sm3 = 0xF0A2,
 };
 
 // A key encapsulation mechanism (RFC 9180 §4). Every KEM here is a DHKEM
@@ -65,6 +68,9 @@ const Kem& dhkem_p384();
 const Kem& dhkem_p521();
 const Kem& dhkem_x25519();
 const Kem& dhkem_x448();
+// DHKEM on the SM2 curve sm2p256v1 with HKDF-SM3, built exactly as RFC 9180
+// §4.1 builds DHKEM(P-256, HKDF-SHA256).
+const Kem& dhkem_sm2();
 ErrorOr<const Kem*> kem_for_id(std::uint16_t id);
 
 }  // namespace pmos::crypto

@@ -17,6 +17,11 @@ class KeyMaterial {
   // The object (a signature scheme or DH group) that made this key; keys are
   // only ever used with the algorithm that made them.
   const void* algorithm() const { return algorithm_; }
+  // The serialized private key (RFC 9180 SerializePrivateKey, MLS's
+  // signature private key), or empty for public material. Each kind of
+  // material says where it keeps it, so PrivateKey::private_bytes() needs no
+  // knowledge of the kinds.
+  virtual BytesView private_bytes() const { return {}; }
 
  private:
   const void* algorithm_;

@@ -53,6 +53,13 @@ ErrorOr<void> PrivateTree::set_path_secret(const crypto::CipherSuite& suite, Nod
   return {};
 }
 
+void PrivateTree::prune(const PublicTree& tree) {
+  std::erase_if(keys_, [&](const auto& entry) {
+    NodeIndex node(entry.first);
+    return node.value >= node_width(tree.leaf_count()) || tree.is_blank(node);
+  });
+}
+
 ErrorOr<void> PrivateTree::check_consistent(const PublicTree& tree) const {
   for (const auto& [index, key] : keys_) {
     const HpkePublicKey* pub = public_key_of(tree, NodeIndex(index));

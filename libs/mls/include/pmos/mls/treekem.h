@@ -34,6 +34,8 @@ class PrivateTree {
   // node_priv = DeriveKeyPair(DeriveSecret(path_secret, "node")).
   ErrorOr<void> set_path_secret(const crypto::CipherSuite& suite, NodeIndex node, BytesView path_secret);
   void forget(NodeIndex node) { keys_.erase(node.value); }
+  // Drops the keys of nodes that `tree` has blanked (removes, updates).
+  void prune(const PublicTree& tree);
   // Every key we hold belongs to a non-blank node of `tree` with the
   // matching public key.
   ErrorOr<void> check_consistent(const PublicTree& tree) const;

@@ -1,0 +1,556 @@
+#include "pmos/mls/state.h"
+
+#include <algorithm>
+#include <set>
+
+#include "pmos/base/codec.h"
+#include "pmos/crypto/random.h"
+#include "pmos/mls/message_protection.h"
+
+namespace pmos::mls {
+
+ErrorOr<void> accept_any_credential(const Credential&, BytesView) { return {}; }
+
+namespace {
+
+Capabilities default_capabilities(const crypto::CipherSuite& suite) {
+  Capabilities c;
+  c.versions = {ProtocolVersion::kMls10};
+  c.cipher_suites = {static_cast<CipherSuiteId>(suite.id())};
+  c.credentials = {CredentialType::kBasic, CredentialType::kX509};
+  return c;
+}
+
+ErrorOr<crypto::PublicKey> signature_key_of(const crypto::CipherSuite& suite, const LeafNode& leaf) {
+  auto key = suite.signature().public_key(leaf.signature_key);
+  if (!key) return Error::decode("leaf node has a malformed signature key");
+  return key.release_value();
+}
+
+ErrorOr<void> verify_leaf(const crypto::CipherSuite& suite, const LeafNode& leaf, BytesView group_id,
+                          LeafIndex index) {
+  crypto::PublicKey key = TRY(signature_key_of(suite, leaf));
+  if (!suite.verify_with_label(key, "LeafNodeTBS", tls::encode(LeafNodeTbs::of(leaf, group_id, index)),
+                               leaf.signature))
+    return Error::crypto("leaf node signature does not verify");
+  return {};
+}
+
+ProposalRef proposal_ref(const crypto::CipherSuite& suite, const AuthenticatedContent& content) {
+  return suite.ref_hash("MLS 1.0 Proposal Reference", tls::encode(content));
+}
+
+Bytes zeros(const crypto::CipherSuite& suite) { return Bytes(suite.hash().size(), 0); }
+
+// The outcome of applying a commit's proposals to a copy of the tree (§12.3).
+struct Applied {
+  PublicTree tree;
+  ExtensionList extensions;
+  std::vector<std::pair<LeafIndex, KeyPackage>> added;
+  std::set<std::uint32_t> new_leaves;
+  std::vector<PreSharedKeyId> psks;
+  bool path_required = false;
+  bool removes_us = false;
+};
+
+}  // namespace
+
+ErrorOr<KeyPackageBundle> KeyPackageBundle::create(const crypto::CipherSuite& suite, Credential credential,
+                                                   crypto::PrivateKey signature_key, Lifetime lifetime) {
+  KeyPackageBundle b;
+  b.init_key = TRY(suite.kem().generate());
+  b.encryption_key = TRY(suite.kem().generate());
+  b.signature_key = std::move(signature_key);
+  LeafNode& leaf = b.key_package.leaf_node;
+  leaf.encryption_key = to_bytes(b.encryption_key.public_key().bytes());
+  leaf.signature_key = to_bytes(b.signature_key.public_key().bytes());
+  leaf.credential = std::move(credential);
+  leaf.capabilities = default_capabilities(suite);
+  leaf.source = lifetime;
+  leaf.signature = TRY(suite.sign_with_label(b.signature_key, "LeafNodeTBS",
+                                             tls::encode(LeafNodeTbs::of(leaf, {}, LeafIndex(0)))));
+  b.key_package.cipher_suite = static_cast<CipherSuiteId>(suite.id());
+  b.key_package.init_key = to_bytes(b.init_key.public_key().bytes());
+  b.key_package.signature = TRY(suite.sign_with_label(b.signature_key, "KeyPackageTBS",
+                                                      tls::encode(KeyPackageTbs::of(b.key_package))));
+  return b;
+}
+
+ErrorOr<void> validate_key_package(const crypto::CipherSuite& suite, const KeyPackage& kp) {
+  if (kp.version != ProtocolVersion::kMls10) return Error::unsupported("key package is not for MLS 1.0");
+  if (static_cast<std::uint16_t>(kp.cipher_suite) != suite.id())
+    return Error::invalid_argument("key package is for another cipher suite");
+  if (kp.leaf_node.leaf_node_source() != LeafNodeSource::kKeyPackage)
+    return Error::decode("key package leaf node is not of source key_package");
+  if (kp.init_key == kp.leaf_node.encryption_key)
+    return Error::decode("key package init key equals its leaf encryption key");
+  crypto::PublicKey key = TRY(signature_key_of(suite, kp.leaf_node));
+  if (!suite.verify_with_label(key, "KeyPackageTBS", tls::encode(KeyPackageTbs::of(kp)), kp.signature))
+    return Error::crypto("key package signature does not verify");
+  TRY(verify_leaf(suite, kp.leaf_node, {}, LeafIndex(0)));
+  if (!suite.kem().public_key(kp.init_key)) return Error::decode("key package init key is malformed");
+  return {};
+}
+
+State::State(crypto::CipherSuite suite, GroupContext context, PublicTree tree, PrivateTree private_tree,
+             crypto::PrivateKey signature_key, EpochSecrets secrets, Bytes interim_transcript_hash,
+             CredentialValidator validator)
+    : suite_(suite),
+      group_context_(std::move(context)),
+      tree_(std::move(tree)),
+      private_tree_(std::move(private_tree)),
+      signature_key_(std::move(signature_key)),
+      secrets_(std::move(secrets)),
+      secret_tree_(suite_, tree_.leaf_count(), secrets_.encryption_secret),
+      interim_transcript_hash_(std::move(interim_transcript_hash)),
+      validator_(std::move(validator)) {}
+
+ErrorOr<State> State::create(const crypto::CipherSuite& suite, Bytes group_id, KeyPackageBundle creator,
+                             ExtensionList group_extensions, CredentialValidator validator) {
+  TRY(validator(creator.key_package.leaf_node.credential, creator.key_package.leaf_node.signature_key));
+  PublicTree tree(suite, creator.key_package.leaf_node);
+  GroupContext context;
+  context.cipher_suite = static_cast<CipherSuiteId>(suite.id());
+  context.group_id = std::move(group_id);
+  context.epoch = 0;
+  context.tree_hash = tree.root_tree_hash();
+  context.extensions = std::move(group_extensions);
+  // Epoch 0 (§11): a random init secret, no commit secret, no PSKs.
+  SecretBytes init_secret = crypto::random_secret(suite.hash().size());
+  EpochSecrets secrets = TRY(EpochSecrets::derive(suite, init_secret, zeros(suite), zeros(suite), tls::encode(context)));
+  return State(suite, std::move(context), std::move(tree), PrivateTree(LeafIndex(0), creator.encryption_key),
+               creator.signature_key, std::move(secrets), {}, std::move(validator));
+}
+
+ErrorOr<State> State::join(const Welcome& welcome, const KeyPackageBundle& kp, const std::optional<RatchetTree>& tree_in,
+                           CredentialValidator validator, const PskLookup& psks) {
+  crypto::CipherSuite suite = TRY(crypto::CipherSuite::from_id(static_cast<std::uint16_t>(welcome.cipher_suite)));
+  OpenedWelcome opened = TRY(open_welcome(suite, welcome, kp.key_package, kp.init_key, psks));
+  const GroupInfo& info = opened.group_info;
+
+  std::optional<RatchetTree> wire = tree_in;
+  if (const Extension* ext = info.extensions.find(ExtensionType::kRatchetTree)) {
+    wire = TRY(tls::decode<RatchetTree>(ext->extension_data));
+  }
+  if (!wire) return Error::not_found("Welcome carries no ratchet tree and none was supplied");
+  PublicTree tree = TRY(PublicTree::from_wire(suite, *wire));
+  if (tree.root_tree_hash() != info.group_context.tree_hash)
+    return Error::crypto("ratchet tree does not match the group's tree hash");
+  TRY(tree.validate(info.group_context.group_id));
+  const LeafNode* signer = tree.leaf(info.signer);
+  if (signer == nullptr) return Error::decode("group info signer is not a member");
+  crypto::PublicKey signer_key = TRY(signature_key_of(suite, *signer));
+  TRY(verify_group_info(suite, info, signer_key));
+  for (std::uint32_t i = 0; i < tree.leaf_count().value; ++i) {
+    if (const LeafNode* leaf = tree.leaf(LeafIndex(i))) TRY(validator(leaf->credential, leaf->signature_key));
+  }
+
+  std::optional<LeafIndex> own;
+  for (std::uint32_t i = 0; i < tree.leaf_count().value && !own; ++i) {
+    const LeafNode* leaf = tree.leaf(LeafIndex(i));
+    if (leaf && leaf->encryption_key == kp.key_package.leaf_node.encryption_key &&
+        leaf->signature_key == kp.key_package.leaf_node.signature_key)
+      own = LeafIndex(i);
+  }
+  if (!own) return Error::not_found("our key package's leaf is not in the group's tree");
+
+  PrivateTree private_tree(*own, kp.encryption_key);
+  if (opened.secrets.path_secret) {
+    // The committer's path secret at our common ancestor, and the secrets
+    // above it on the committer's filtered direct path (§12.4.3.1).
+    NodeIndex ancestor = common_ancestor(to_node(*own), to_node(info.signer));
+    SecretBytes secret = opened.secrets.path_secret->path_secret.clone();
+    bool found = false;
+    for (const auto& step : tree.filtered_direct_path(info.signer)) {
+      if (step.node == ancestor) found = true;
+      if (!found) continue;
+      if (step.node != ancestor) secret = TRY(suite.derive_secret(secret, "path"));
+      TRY(private_tree.set_path_secret(suite, step.node, secret));
+    }
+    if (!found) return Error::decode("Welcome path secret is for a node not on the committer's path");
+  }
+  TRY(private_tree.check_consistent(tree));
+
+  EpochSecrets secrets = TRY(EpochSecrets::from_joiner(suite, opened.secrets.joiner_secret, opened.psk_secret,
+                                                       tls::encode(info.group_context)));
+  Bytes interim = interim_transcript_hash(suite, info.group_context.confirmed_transcript_hash, info.confirmation_tag);
+  State state(suite, info.group_context, std::move(tree), std::move(private_tree), kp.signature_key,
+              std::move(secrets), std::move(interim), std::move(validator));
+  state.psks_ = psks;
+  return state;
+}
+
+std::vector<std::pair<LeafIndex, const LeafNode*>> State::roster() const {
+  std::vector<std::pair<LeafIndex, const LeafNode*>> out;
+  for (std::uint32_t i = 0; i < tree_.leaf_count().value; ++i) {
+    if (const LeafNode* leaf = tree_.leaf(LeafIndex(i))) out.emplace_back(LeafIndex(i), leaf);
+  }
+  return out;
+}
+
+// --- Framing ------------------------------------------------------------------
+
+AuthenticatedContent State::sign_new(Content content, WireFormat wire_format, BytesView authenticated_data) const {
+  AuthenticatedContent ac;
+  ac.wire_format = wire_format;
+  ac.content.group_id = group_context_.group_id;
+  ac.content.epoch = group_context_.epoch;
+  ac.content.sender = Sender{MemberSender{own_leaf()}};
+  ac.content.authenticated_data = to_bytes(authenticated_data);
+  ac.content.content = std::move(content);
+  return ac;
+}
+
+ErrorOr<MlsMessage> State::frame(AuthenticatedContent content, bool encrypt) {
+  MlsMessage message;
+  if (encrypt) {
+    message.message = TRY(protect_private(suite_, content, group_context_,
+                                          {secret_tree_, secrets_.sender_data_secret}));
+  } else {
+    message.message = TRY(protect_public(suite_, content, group_context_, secrets_.membership_key));
+  }
+  return message;
+}
+
+ErrorOr<AuthenticatedContent> State::open(const MlsMessage& message) {
+  if (message.version != ProtocolVersion::kMls10) return Error::unsupported("MLS message is not MLS 1.0");
+  AuthenticatedContent content;
+  if (const auto* pub = std::get_if<PublicMessage>(&message.message)) {
+    content = TRY(unprotect_public(suite_, *pub, group_context_, secrets_.membership_key));
+  } else if (const auto* priv = std::get_if<PrivateMessage>(&message.message)) {
+    content = TRY(unprotect_private(suite_, *priv, group_context_, {secret_tree_, secrets_.sender_data_secret}));
+  } else {
+    return Error::invalid_argument("not a group message (PublicMessage or PrivateMessage)");
+  }
+  const auto* member = std::get_if<MemberSender>(&content.content.sender.value);
+  if (member == nullptr) return Error::unsupported("messages from non-members are not supported yet");
+  const LeafNode* leaf = tree_.leaf(member->leaf_index);
+  if (leaf == nullptr) return Error::decode("message sender is not a member");
+  crypto::PublicKey sender_key = TRY(signature_key_of(suite_, *leaf));
+  TRY(verify_signature(suite_, content, group_context_, sender_key));
+  return content;
+}
+
+ErrorOr<MlsMessage> State::protect(BytesView application_data, BytesView authenticated_data, std::size_t padding) {
+  AuthenticatedContent content =
+      sign_new(ApplicationData{to_bytes(application_data)}, WireFormat::kPrivateMessage, authenticated_data);
+  content.auth.signature =
+      TRY(sign_content(suite_, content.wire_format, content.content, group_context_, signature_key_));
+  MlsMessage message;
+  message.message = TRY(protect_private(suite_, content, group_context_,
+                                        {secret_tree_, secrets_.sender_data_secret}, padding));
+  return message;
+}
+
+ErrorOr<Received> State::unprotect(const MlsMessage& message) {
+  AuthenticatedContent content = TRY(open(message));
+  Received out;
+  out.sender = std::get<MemberSender>(content.content.sender.value).leaf_index;
+  out.authenticated_data = content.content.authenticated_data;
+  switch (content.content.content_type()) {
+    case ContentType::kApplication:
+      out.kind = Received::Kind::kApplication;
+      out.application_data = std::move(std::get<ApplicationData>(content.content.content).data);
+      return out;
+    case ContentType::kProposal:
+      out.kind = Received::Kind::kProposal;
+      pending_.push_back({proposal_ref(suite_, content), std::get<Proposal>(content.content.content), out.sender});
+      return out;
+    case ContentType::kCommit:
+    case ContentType::kReserved:
+      break;
+  }
+  return Error::invalid_argument("a commit must go to handle_commit, which yields the next epoch");
+}
+
+// --- Proposals ----------------------------------------------------------------
+
+ErrorOr<void> State::handle_proposal(const MlsMessage& message) {
+  AuthenticatedContent content = TRY(open(message));
+  if (content.content.content_type() != ContentType::kProposal) return Error::invalid_argument("not a proposal");
+  LeafIndex sender = std::get<MemberSender>(content.content.sender.value).leaf_index;
+  pending_.push_back({proposal_ref(suite_, content), std::get<Proposal>(content.content.content), sender});
+  return {};
+}
+
+ErrorOr<MlsMessage> State::propose_add(const KeyPackage& key_package) {
+  TRY(validate_key_package(suite_, key_package));
+  AuthenticatedContent content = sign_new(Proposal{Add{key_package}}, WireFormat::kPublicMessage, {});
+  content.auth.signature = TRY(sign_content(suite_, content.wire_format, content.content, group_context_, signature_key_));
+  pending_.push_back({proposal_ref(suite_, content), std::get<Proposal>(content.content.content), own_leaf()});
+  return frame(std::move(content), false);
+}
+
+ErrorOr<MlsMessage> State::propose_remove(LeafIndex member) {
+  if (tree_.leaf(member) == nullptr) return Error::invalid_argument("no member at that leaf");
+  AuthenticatedContent content = sign_new(Proposal{Remove{member}}, WireFormat::kPublicMessage, {});
+  content.auth.signature = TRY(sign_content(suite_, content.wire_format, content.content, group_context_, signature_key_));
+  pending_.push_back({proposal_ref(suite_, content), std::get<Proposal>(content.content.content), own_leaf()});
+  return frame(std::move(content), false);
+}
+
+ErrorOr<std::vector<State::CachedProposal>> State::resolve(const Commit& commit, LeafIndex committer) const {
+  std::vector<CachedProposal> out;
+  for (const auto& entry : commit.proposals) {
+    if (const auto* ref = std::get_if<ProposalRef>(&entry.value)) {
+      auto it = std::find_if(pending_.begin(), pending_.end(), [&](const CachedProposal& p) { return p.ref == *ref; });
+      if (it == pending_.end()) return Error::not_found("commit references a proposal this member has not received");
+      out.push_back(*it);
+    } else {
+      out.push_back({{}, std::get<Proposal>(entry.value), committer});
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// §12.2 validation and §12.3 application, shared by committer and receivers.
+ErrorOr<Applied> apply_proposals(const crypto::CipherSuite& suite, const PublicTree& base, const GroupContext& context, LeafIndex committer,
+                                 LeafIndex own, const CredentialValidator& validator,
+                                 const std::vector<std::pair<LeafIndex, const Proposal*>>& proposals) {
+  Applied a{base, context.extensions, {}, {}, {}, proposals.empty(), false};
+  const GroupContextExtensions* gce = nullptr;
+  std::vector<std::pair<LeafIndex, const Update*>> updates;
+  std::vector<LeafIndex> removes;
+  std::vector<const Add*> adds;
+  std::set<Bytes> psk_ids;
+  for (const auto& [sender, proposal] : proposals) {
+    if (const auto* p = std::get_if<Update>(&proposal->value)) {
+      if (sender == committer) return Error::decode("a commit may not include an update from its committer");
+      updates.emplace_back(sender, p);
+      a.path_required = true;
+    } else if (const auto* r = std::get_if<Remove>(&proposal->value)) {
+      if (base.leaf(r->removed) == nullptr) return Error::decode("remove proposal names a blank or missing leaf");
+      if (r->removed == committer) return Error::decode("a commit may not remove its committer");
+      if (std::find(removes.begin(), removes.end(), r->removed) != removes.end())
+        return Error::decode("commit removes the same member twice");
+      removes.push_back(r->removed);
+      a.path_required = true;
+    } else if (const auto* add = std::get_if<Add>(&proposal->value)) {
+      adds.push_back(add);
+    } else if (const auto* psk = std::get_if<PreSharedKey>(&proposal->value)) {
+      if (psk->psk.psk_nonce.size() != suite.hash().size()) return Error::decode("PSK nonce is not Nh bytes long");
+      if (!psk_ids.insert(tls::encode(psk->psk)).second) return Error::decode("commit names the same PSK twice");
+      a.psks.push_back(psk->psk);
+    } else if (const auto* ext = std::get_if<GroupContextExtensions>(&proposal->value)) {
+      if (gce) return Error::decode("commit has more than one group context extensions proposal");
+      gce = ext;
+      a.path_required = true;
+    } else if (std::holds_alternative<ReInit>(proposal->value)) {
+      return Error::unsupported("ReInit proposals are not supported yet");
+    } else {
+      return Error::unsupported("external init is only valid in an external commit, which is not supported yet");
+    }
+  }
+
+  if (gce) a.extensions = gce->extensions;
+  for (auto [sender, update] : updates) {
+    if (std::find(removes.begin(), removes.end(), sender) != removes.end())
+      return Error::decode("commit both updates and removes the same member");
+    if (update->leaf_node.leaf_node_source() != LeafNodeSource::kUpdate)
+      return Error::decode("update proposal leaf node is not of source update");
+    TRY(verify_leaf(suite, update->leaf_node, context.group_id, sender));
+    TRY(validator(update->leaf_node.credential, update->leaf_node.signature_key));
+    TRY(a.tree.update_leaf(sender, update->leaf_node));
+  }
+  for (LeafIndex removed : removes) {
+    if (removed == own) a.removes_us = true;
+    TRY(a.tree.remove_leaf(removed));
+  }
+  std::set<Bytes> signature_keys;
+  for (std::uint32_t i = 0; i < a.tree.leaf_count().value; ++i) {
+    if (const LeafNode* leaf = a.tree.leaf(LeafIndex(i))) signature_keys.insert(leaf->signature_key);
+  }
+  for (const Add* add : adds) {
+    TRY(validate_key_package(suite, add->key_package));
+    TRY(validator(add->key_package.leaf_node.credential, add->key_package.leaf_node.signature_key));
+    if (!signature_keys.insert(add->key_package.leaf_node.signature_key).second)
+      return Error::decode("added member's signature key is already in the group");
+    LeafIndex index = a.tree.add_leaf(add->key_package.leaf_node);
+    a.new_leaves.insert(index.value);
+    a.added.emplace_back(index, add->key_package);
+  }
+  return a;
+}
+
+std::vector<std::pair<LeafIndex, const Proposal*>> view(const auto& cached) {
+  std::vector<std::pair<LeafIndex, const Proposal*>> out;
+  for (const auto& c : cached) out.emplace_back(c.sender, &c.proposal);
+  return out;
+}
+
+}  // namespace
+
+// --- Commits ----------------------------------------------------------------
+
+ErrorOr<SecretBytes> State::psk_secret_for(const std::vector<PreSharedKeyId>& ids) const {
+  std::vector<SecretBytes> keys;
+  std::vector<Bytes> encoded;
+  for (const auto& id : ids) {
+    const auto* resumption = std::get_if<ResumptionPsk>(&id.psk);
+    if (resumption && resumption->psk_group_id == group_context_.group_id) {
+      // Our own group's earlier epochs (§8.6); the current one is in secrets_.
+      if (resumption->usage != ResumptionPskUsage::kApplication)
+        return Error::unsupported("resumption PSKs for reinit or branch are not supported yet");
+      if (resumption->psk_epoch == group_context_.epoch) {
+        keys.push_back(secrets_.resumption_psk.clone());
+      } else {
+        auto it = resumption_psks_.find(resumption->psk_epoch);
+        if (it == resumption_psks_.end())
+          return Error::not_found("commit uses a resumption PSK of an epoch this member no longer holds");
+        keys.push_back(it->second.clone());
+      }
+    } else {
+      if (!psks_) return Error::not_found("commit uses a pre-shared key this member does not hold");
+      keys.push_back(TRY(psks_(id)));
+    }
+    encoded.push_back(tls::encode(id));
+  }
+  std::vector<PskInput> inputs;
+  for (std::size_t i = 0; i < ids.size(); ++i) inputs.push_back({encoded[i], keys[i]});
+  return psk_secret(suite_, inputs);
+}
+
+void State::inherit(State& next) const {
+  next.psks_ = psks_;
+  for (const auto& [epoch, psk] : resumption_psks_) next.resumption_psks_.emplace(epoch, psk.clone());
+  next.resumption_psks_.emplace(group_context_.epoch, secrets_.resumption_psk.clone());
+  while (next.resumption_psks_.size() > kResumptionEpochs) next.resumption_psks_.erase(next.resumption_psks_.begin());
+}
+
+ErrorOr<CommitResult> State::commit(const CommitOptions& options) {
+  std::vector<CachedProposal> proposals = pending_;
+  for (const auto& p : options.proposals) proposals.push_back({{}, p, own_leaf()});
+  Applied a = TRY(apply_proposals(suite_, tree_, group_context_, own_leaf(), own_leaf(), validator_,
+                                  view(proposals)));
+
+  GroupContext next = group_context_;
+  next.epoch += 1;
+  next.extensions = a.extensions;
+  PrivateTree private_tree = private_tree_;
+  private_tree.prune(a.tree);
+  SecretBytes commit_secret = SecretBytes::copy_of(zeros(suite_));
+
+  Commit commit;
+  for (const auto& p : pending_) commit.proposals.push_back(ProposalOrRef{p.ref});
+  for (const auto& p : options.proposals) commit.proposals.push_back(ProposalOrRef{p});
+  std::optional<CreatedPath> created;
+  if (a.path_required || options.force_path) {
+    GroupContextFor provisional = [&](BytesView tree_hash) {
+      GroupContext c = next;
+      c.tree_hash = to_bytes(tree_hash);
+      return tls::encode(c);
+    };
+    created = TRY(create_update_path(suite_, a.tree, private_tree, *a.tree.leaf(own_leaf()), signature_key_,
+                                     group_context_.group_id, a.new_leaves, provisional));
+    commit_secret = created->commit_secret.clone();
+    commit.path = created->path;
+  }
+
+  WireFormat wire_format = options.encrypt ? WireFormat::kPrivateMessage : WireFormat::kPublicMessage;
+  AuthenticatedContent content = sign_new(commit, wire_format, {});
+  content.auth.signature = TRY(sign_content(suite_, wire_format, content.content, group_context_, signature_key_));
+  Bytes confirmed = confirmed_transcript_hash(suite_, interim_transcript_hash_, content);
+  next.tree_hash = a.tree.root_tree_hash();
+  next.confirmed_transcript_hash = confirmed;
+
+  SecretBytes psk = TRY(psk_secret_for(a.psks));
+  EpochSecrets secrets = TRY(EpochSecrets::derive(suite_, secrets_.init_secret, commit_secret, psk, tls::encode(next)));
+  Mac tag = confirmation_tag(suite_, secrets.confirmation_key, confirmed);
+  content.auth.confirmation_tag = tag;
+  MlsMessage message = TRY(frame(content, options.encrypt));
+
+  std::optional<MlsMessage> welcome_message;
+  if (!a.added.empty()) {
+    GroupInfo info;
+    info.group_context = next;
+    if (options.inline_tree)
+      info.extensions.extensions.push_back({ExtensionType::kRatchetTree, tls::encode(a.tree.to_wire())});
+    crypto::PrivateKey external = TRY(secrets.external_key_pair(suite_));
+    info.extensions.extensions.push_back(
+        {ExtensionType::kExternalPub, tls::encode(ExternalPubExtension{to_bytes(external.public_key().bytes())})});
+    info.confirmation_tag = tag;
+    info.signer = own_leaf();
+    info.signature = TRY(sign_group_info(suite_, info, signature_key_));
+    WelcomeKey key = TRY(welcome_key(suite_, secrets.welcome_secret));
+    Welcome welcome;
+    welcome.cipher_suite = static_cast<CipherSuiteId>(suite_.id());
+    welcome.encrypted_group_info = TRY(suite_.aead().seal(key.key, key.nonce, {}, tls::encode(info)));
+    for (const auto& [index, kp] : a.added) {
+      GroupSecrets secrets_for;
+      secrets_for.joiner_secret = secrets.joiner_secret.clone();
+      secrets_for.psks = a.psks;
+      if (created) {
+        NodeIndex ancestor = common_ancestor(to_node(own_leaf()), to_node(index));
+        for (std::size_t i = 0; i < created->nodes.size(); ++i) {
+          if (created->nodes[i] == ancestor) secrets_for.path_secret = PathSecret{created->path_secrets[i].clone()};
+        }
+      }
+      crypto::PublicKey init_key = TRY(suite_.kem().public_key(kp.init_key));
+      Bytes plain = tls::encode(secrets_for);
+      auto sealed = suite_.encrypt_with_label(init_key, "Welcome", welcome.encrypted_group_info, plain);
+      secure_zero(plain);
+      welcome.secrets.push_back({key_package_ref(suite_, kp), TRY(std::move(sealed))});
+    }
+    welcome_message = MlsMessage{ProtocolVersion::kMls10, std::move(welcome)};
+  }
+
+  Bytes interim = interim_transcript_hash(suite_, confirmed, tag);
+  State state(suite_, std::move(next), std::move(a.tree), std::move(private_tree), signature_key_, std::move(secrets),
+              std::move(interim), validator_);
+  inherit(state);
+  return CommitResult{std::move(message), std::move(welcome_message), std::move(state)};
+}
+
+ErrorOr<State> State::handle_commit(const MlsMessage& message) {
+  AuthenticatedContent content = TRY(open(message));
+  if (content.content.content_type() != ContentType::kCommit) return Error::invalid_argument("not a commit");
+  LeafIndex committer = std::get<MemberSender>(content.content.sender.value).leaf_index;
+  if (committer == own_leaf()) return Error::invalid_argument("our own commit: keep the State commit() returned");
+  const Commit& commit = std::get<Commit>(content.content.content);
+
+  std::vector<CachedProposal> proposals = TRY(resolve(commit, committer));
+  for (const auto& entry : commit.proposals) {
+    if (const auto* p = std::get_if<Proposal>(&entry.value); p && std::holds_alternative<Update>(p->value))
+      return Error::decode("a commit may not carry an update proposal by value");
+  }
+  Applied a = TRY(apply_proposals(suite_, tree_, group_context_, committer, own_leaf(), validator_,
+                                  view(proposals)));
+  if (a.removes_us) return Error::not_found("this member was removed from the group by the commit");
+  if (a.path_required && !commit.path) return Error::decode("commit lacks the update path its proposals require");
+
+  GroupContext next = group_context_;
+  next.epoch += 1;
+  next.extensions = a.extensions;
+  PrivateTree private_tree = private_tree_;
+  private_tree.prune(a.tree);
+  SecretBytes commit_secret = SecretBytes::copy_of(zeros(suite_));
+  if (commit.path) {
+    TRY(validator_(commit.path->leaf_node.credential, commit.path->leaf_node.signature_key));
+    GroupContextFor provisional = [&](BytesView tree_hash) {
+      GroupContext c = next;
+      c.tree_hash = to_bytes(tree_hash);
+      return tls::encode(c);
+    };
+    AppliedPath applied = TRY(apply_update_path(suite_, a.tree, private_tree, committer, *commit.path,
+                                                group_context_.group_id, a.new_leaves, provisional));
+    commit_secret = std::move(applied.commit_secret);
+  }
+  if (!content.auth.confirmation_tag) return Error::decode("commit lacks its confirmation tag");
+
+  Bytes confirmed = confirmed_transcript_hash(suite_, interim_transcript_hash_, content);
+  next.tree_hash = a.tree.root_tree_hash();
+  next.confirmed_transcript_hash = confirmed;
+  SecretBytes psk = TRY(psk_secret_for(a.psks));
+  EpochSecrets secrets = TRY(EpochSecrets::derive(suite_, secrets_.init_secret, commit_secret, psk, tls::encode(next)));
+  TRY(verify_confirmation_tag(suite_, secrets.confirmation_key, confirmed, *content.auth.confirmation_tag));
+
+  Bytes interim = interim_transcript_hash(suite_, confirmed, *content.auth.confirmation_tag);
+  State state(suite_, std::move(next), std::move(a.tree), std::move(private_tree), signature_key_, std::move(secrets),
+              std::move(interim), validator_);
+  inherit(state);
+  return state;
+}
+
+}  // namespace pmos::mls

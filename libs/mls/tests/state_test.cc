@@ -1,0 +1,235 @@
+// Groups made and run by PMOS itself: create, add, join, talk, remove,
+// update, encrypted commits, and what goes wrong when messages are bad.
+#include "pmos/mls/state.h"
+
+#include <random>
+
+#include <gtest/gtest.h>
+
+namespace pmos::mls {
+namespace {
+
+class Client {
+ public:
+  Client(const crypto::CipherSuite& suite, std::string name) : suite_(suite), name_(std::move(name)) {}
+
+  KeyPackageBundle key_package() {
+    auto signer = suite_.signature().generate().value();
+    return KeyPackageBundle::create(suite_, Credential{BasicCredential{to_bytes(name_)}}, signer).value();
+  }
+
+ private:
+  crypto::CipherSuite suite_;
+  std::string name_;
+};
+
+class StateTest : public ::testing::TestWithParam<std::uint16_t> {
+ protected:
+  crypto::CipherSuite suite_ = crypto::CipherSuite::from_id(GetParam()).value();
+
+  KeyPackageBundle bundle(const std::string& name) { return Client(suite_, name).key_package(); }
+
+  // A group of `n` members built by member 0 adding everyone in one commit.
+  std::vector<State> group(std::size_t n) {
+    std::vector<State> states;
+    states.push_back(State::create(suite_, to_bytes("group"), bundle("m0")).value());
+    std::vector<KeyPackageBundle> joiners;
+    State::CommitOptions options;
+    for (std::size_t i = 1; i < n; ++i) {
+      joiners.push_back(bundle("m" + std::to_string(i)));
+      options.proposals.push_back(Proposal{Add{joiners.back().key_package}});
+    }
+    if (n == 1) return states;
+    auto result = states[0].commit(options).value();
+    states[0] = std::move(result.next);
+    const Welcome& welcome = std::get<Welcome>(result.welcome->message);
+    for (const auto& j : joiners) states.push_back(State::join(welcome, j).value());
+    return states;
+  }
+
+  static void expect_agreement(const std::vector<State>& states) {
+    for (const auto& s : states) {
+      EXPECT_EQ(s.epoch(), states[0].epoch());
+      EXPECT_EQ(to_hex(s.epoch_authenticator()), to_hex(states[0].epoch_authenticator()));
+      EXPECT_EQ(s.tree().root_tree_hash(), states[0].tree().root_tree_hash());
+    }
+  }
+};
+
+TEST_P(StateTest, CreateAddJoinAndTalk) {
+  auto states = group(3);
+  expect_agreement(states);
+  EXPECT_EQ(states[0].roster().size(), 3u);
+  auto message = states[1].protect(to_bytes("unit 7 to the bridge"), to_bytes("hdr")).value();
+  for (std::size_t i : {0u, 2u}) {
+    auto received = states[i].unprotect(message).value();
+    EXPECT_EQ(received.kind, Received::Kind::kApplication);
+    EXPECT_EQ(received.sender, states[1].own_leaf());
+    EXPECT_EQ(received.application_data, to_bytes("unit 7 to the bridge"));
+    EXPECT_EQ(received.authenticated_data, to_bytes("hdr"));
+  }
+  // A second delivery of the same message is a replay.
+  EXPECT_FALSE(states[0].unprotect(message).has_value());
+  EXPECT_TRUE(states[0].export_secret("chat", {}, 32).value() == states[2].export_secret("chat", {}, 32).value());
+}
+
+TEST_P(StateTest, RemoveUpdateAndEncryptedCommits) {
+  auto states = group(4);
+  // Member 1 removes member 3, encrypted; everyone else follows.
+  State::CommitOptions remove;
+  remove.proposals.push_back(Proposal{Remove{states[3].own_leaf()}});
+  remove.encrypt = true;
+  auto result = states[1].commit(remove).value();
+  auto removed = states[3].handle_commit(result.commit);
+  ASSERT_FALSE(removed.has_value());
+  EXPECT_STREQ(removed.error().message(), "this member was removed from the group by the commit");
+  std::vector<State> next;
+  next.push_back(states[0].handle_commit(result.commit).value());
+  next.push_back(std::move(result.next));
+  next.push_back(states[2].handle_commit(result.commit).value());
+  expect_agreement(next);
+  EXPECT_EQ(next[0].roster().size(), 3u);
+
+  // An empty commit is a self-update with a path (post-compromise security).
+  auto update = next[2].commit({}).value();
+  next[0] = next[0].handle_commit(update.commit).value();
+  next[1] = next[1].handle_commit(update.commit).value();
+  next[2] = std::move(update.next);
+  expect_agreement(next);
+}
+
+TEST_P(StateTest, ProposalsByReference) {
+  auto states = group(2);
+  auto newcomer = bundle("m2");
+  auto proposal = states[1].propose_add(newcomer.key_package).value();
+  ASSERT_TRUE(states[0].handle_proposal(proposal).has_value());
+  auto result = states[0].commit({}).value();
+  ASSERT_TRUE(result.welcome.has_value());
+  auto joined = State::join(std::get<Welcome>(result.welcome->message), newcomer).value();
+  auto follower = states[1].handle_commit(result.commit).value();
+  EXPECT_EQ(to_hex(joined.epoch_authenticator()), to_hex(result.next.epoch_authenticator()));
+  EXPECT_EQ(to_hex(follower.epoch_authenticator()), to_hex(result.next.epoch_authenticator()));
+}
+
+TEST_P(StateTest, ConflictingCommitsForOneEpoch) {
+  auto states = group(3);
+  auto a = states[1].commit({}).value();
+  auto b = states[2].commit({}).value();
+  // The relay orders a first; member 0 follows a, and b (for the old epoch)
+  // no longer applies to the new state.
+  State after_a = states[0].handle_commit(a.commit).value();
+  auto stale = after_a.handle_commit(b.commit);
+  ASSERT_FALSE(stale.has_value());
+  EXPECT_STREQ(stale.error().message(), "MLS message is for another epoch");
+  // Member 2 drops its own commit and follows a.
+  State recovered = states[2].handle_commit(a.commit).value();
+  EXPECT_EQ(to_hex(recovered.epoch_authenticator()), to_hex(after_a.epoch_authenticator()));
+}
+
+TEST_P(StateTest, TamperedCommitIsRefusedAndChangesNothing) {
+  auto states = group(2);
+  auto result = states[0].commit({}).value();
+  MlsMessage tampered = result.commit;
+  auto& pub = std::get<PublicMessage>(tampered.message);
+  (*pub.auth.confirmation_tag)[0] ^= 1;
+  auto bad = states[1].handle_commit(tampered);
+  ASSERT_FALSE(bad.has_value());
+  // The membership tag covers the confirmation tag, so it fails first.
+  EXPECT_EQ(bad.error().category(), ErrorCategory::kCrypto);
+  // The untampered commit still applies: the failed one changed nothing.
+  EXPECT_TRUE(states[1].handle_commit(result.commit).has_value());
+}
+
+TEST_P(StateTest, CredentialValidatorIsConsulted) {
+  KeyPackageBundle creator = bundle("m0");
+  auto only_m = [](const Credential& c, BytesView) -> ErrorOr<void> {
+    const auto* basic = std::get_if<BasicCredential>(&c.value);
+    if (basic == nullptr || basic->identity.empty() || basic->identity[0] != 'm')
+      return Error::crypto("credential not issued by our CA");
+    return {};
+  };
+  State state = State::create(suite_, to_bytes("g"), creator, {}, only_m).value();
+  State::CommitOptions options;
+  options.proposals.push_back(Proposal{Add{bundle("intruder").key_package}});
+  auto refused = state.commit(options);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_STREQ(refused.error().message(), "credential not issued by our CA");
+}
+
+INSTANTIATE_TEST_SUITE_P(Suites, StateTest, ::testing::Values(1, 2, 3, 5, 7),
+                         [](const auto& param_info) { return "Suite" + std::to_string(param_info.param); });
+
+// Fifty members and a few hundred random operations: adds, removes, updates,
+// messages, in one suite; every member stays in agreement throughout.
+TEST(StateRandom, FiftyMembersRandomOperations) {
+  auto suite = crypto::CipherSuite::from_id(1).value();
+  std::mt19937 rng(20261124);
+  std::vector<std::optional<State>> members;
+  members.emplace_back(State::create(suite, to_bytes("random"), Client(suite, "c0").key_package()).value());
+  int next_name = 1, operations = 0;
+  auto live = [&] {
+    std::vector<std::size_t> out;
+    for (std::size_t i = 0; i < members.size(); ++i)
+      if (members[i]) out.push_back(i);
+    return out;
+  };
+  auto broadcast = [&](std::size_t committer, CommitResult& result) {
+    for (std::size_t i : live()) {
+      if (i == committer) continue;
+      auto next = members[i]->handle_commit(result.commit);
+      if (!next) {
+        ASSERT_STREQ(next.error().message(), "this member was removed from the group by the commit");
+        members[i].reset();
+      } else {
+        members[i] = next.release_value();
+      }
+    }
+    members[committer] = std::move(result.next);
+  };
+  while (operations < 120) {
+    std::vector<std::size_t> alive = live();
+    std::size_t committer = alive[rng() % alive.size()];
+    int kind = alive.size() < 50 ? 0 : static_cast<int>(rng() % 4);
+    State::CommitOptions options;
+    std::vector<KeyPackageBundle> joiners;
+    if (kind == 0) {
+      int adds = std::min<int>(1 + static_cast<int>(rng() % 5), 55 - static_cast<int>(alive.size()));
+      for (int k = 0; k < std::max(adds, 1); ++k) {
+        joiners.push_back(Client(suite, "c" + std::to_string(next_name++)).key_package());
+        options.proposals.push_back(Proposal{Add{joiners.back().key_package}});
+      }
+    } else if (kind == 1) {
+      std::size_t victim = alive[rng() % alive.size()];
+      if (victim == committer) continue;
+      options.proposals.push_back(Proposal{Remove{members[victim]->own_leaf()}});
+    } else if (kind == 2) {
+      std::size_t sender = alive[rng() % alive.size()];
+      auto message = members[sender]->protect(to_bytes("op " + std::to_string(operations))).value();
+      for (std::size_t i : alive) {
+        if (i == sender) continue;
+        ASSERT_EQ(members[i]->unprotect(message).value().application_data, to_bytes("op " + std::to_string(operations)));
+      }
+      ++operations;
+      continue;
+    }
+    options.encrypt = rng() % 2;
+    auto result = members[committer]->commit(options);
+    ASSERT_TRUE(result.has_value()) << result.error().to_string();
+    broadcast(committer, *result);
+    if (result->welcome) {
+      for (const auto& j : joiners) {
+        members.emplace_back(State::join(std::get<Welcome>(result->welcome->message), j).value());
+      }
+    }
+    std::vector<std::size_t> now = live();
+    for (std::size_t i : now) {
+      ASSERT_EQ(to_hex(members[i]->epoch_authenticator()), to_hex(members[now[0]]->epoch_authenticator()))
+          << "member " << i << " after operation " << operations;
+    }
+    ++operations;
+  }
+  EXPECT_GE(live().size(), 40u);
+}
+
+}  // namespace
+}  // namespace pmos::mls

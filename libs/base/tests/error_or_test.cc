@@ -51,6 +51,15 @@ TEST(ErrorOr, VoidAndTry) {
   EXPECT_FALSE(even_name(3).has_value());
 }
 
+ErrorOr<int> add_digits(char a, char b) { return TRY(parse_digit(a)) + TRY(parse_digit(TRY(parse_digit(b)) > 4 ? '9' : b)); }
+
+TEST(ErrorOr, TryNests) {
+  EXPECT_EQ(add_digits('1', '2').value(), 3);
+  EXPECT_EQ(add_digits('1', '7').value(), 10);
+  EXPECT_FALSE(add_digits('x', '2').has_value());
+  EXPECT_FALSE(add_digits('1', 'x').has_value());
+}
+
 TEST(ErrorOr, HoldsMoveOnlyValues) {
   ErrorOr<std::unique_ptr<int>> p = std::make_unique<int>(5);
   std::unique_ptr<int> owned = p.release_value();

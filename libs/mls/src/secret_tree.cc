@@ -94,6 +94,74 @@ ErrorOr<MessageKey> SecretTree::get(LeafIndex leaf, RatchetType type, std::uint3
   return key;
 }
 
+void SecretTree::save(tls::Writer& w) const {
+  w.u32(leaves_.value);
+  w.u32(limits_.max_past_generations);
+  w.u32(limits_.max_future_generations);
+  std::size_t mark = w.begin_vector();
+  for (const auto& [node, secret] : node_secrets_) {
+    w.u32(node);
+    w.opaque(secret);
+  }
+  w.end_vector(mark);
+  mark = w.begin_vector();
+  for (const Ratchet& r : ratchets_) {
+    w.u8(r.started ? 1 : 0);
+    w.opaque(r.secret);
+    w.u32(r.next_generation);
+    std::size_t inner = w.begin_vector();
+    for (const auto& [generation, key] : r.skipped) {
+      w.u32(generation);
+      w.opaque(key.key);
+      w.opaque(key.nonce);
+    }
+    w.end_vector(inner);
+  }
+  w.end_vector(mark);
+}
+
+ErrorOr<SecretTree> SecretTree::load(const crypto::CipherSuite& suite, tls::Reader& r) {
+  LeafCount leaves(TRY(r.u32()));
+  if (leaves.value == 0 || leaves.value > (1u << 30) || (leaves.value & (leaves.value - 1)) != 0)
+    return Error::decode("saved secret tree has an impossible leaf count");
+  SecretTreeLimits limits{TRY(r.u32()), TRY(r.u32())};
+  SecretTree tree(suite, leaves, {}, limits);
+  tree.node_secrets_.clear();
+  std::size_t nh = suite.hash().size(), nk = suite.aead().key_size(), nn = suite.aead().nonce_size();
+  tls::Reader nodes = TRY(r.vector());
+  while (!nodes.empty()) {
+    std::uint32_t node = TRY(nodes.u32());
+    BytesView secret = TRY(nodes.opaque());
+    if (node >= node_width(leaves) || secret.size() != nh || !tree.node_secrets_.emplace(node, SecretBytes::copy_of(secret)).second)
+      return Error::decode("saved secret tree has a bad node secret");
+  }
+  tls::Reader ratchets = TRY(r.vector());
+  for (Ratchet& ratchet : tree.ratchets_) {
+    std::uint8_t started = TRY(ratchets.u8());
+    if (started > 1) return Error::decode("saved secret tree has a bad ratchet flag");
+    ratchet.started = started == 1;
+    BytesView secret = TRY(ratchets.opaque());
+    if (secret.size() != (ratchet.started ? nh : 0)) return Error::decode("saved secret tree has a bad ratchet secret");
+    ratchet.secret = SecretBytes::copy_of(secret);
+    ratchet.next_generation = TRY(ratchets.u32());
+    tls::Reader skipped = TRY(ratchets.vector());
+    while (!skipped.empty()) {
+      MessageKey key;
+      key.generation = TRY(skipped.u32());
+      BytesView k = TRY(skipped.opaque());
+      BytesView n = TRY(skipped.opaque());
+      if (k.size() != nk || n.size() != nn || key.generation >= ratchet.next_generation)
+        return Error::decode("saved secret tree has a bad skipped key");
+      key.key = SecretBytes::copy_of(k);
+      key.nonce = SecretBytes::copy_of(n);
+      if (!ratchet.skipped.emplace(key.generation, std::move(key)).second)
+        return Error::decode("saved secret tree repeats a skipped key");
+    }
+  }
+  TRY(ratchets.finish());
+  return tree;
+}
+
 ErrorOr<SenderDataKey> sender_data_key(const crypto::CipherSuite& suite, BytesView sender_data_secret,
                                        BytesView ciphertext) {
   BytesView sample = ciphertext.first(std::min(ciphertext.size(), suite.hash().size()));

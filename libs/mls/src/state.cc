@@ -188,6 +188,120 @@ std::vector<std::pair<LeafIndex, const LeafNode*>> State::roster() const {
   return out;
 }
 
+// --- Persistence ----------------------------------------------------------------
+
+namespace {
+// Bumped whenever the saved layout changes; load() refuses other versions.
+constexpr std::uint16_t kSavedStateVersion = 1;
+}  // namespace
+
+SecretBytes State::save() const {
+  tls::Writer w;
+  w.u16(kSavedStateVersion);
+  w.u16(suite_.id());
+  tls::write(w, group_context_);
+  tls::write(w, tree_.to_wire());
+  w.u32(own_leaf().value);
+  std::size_t mark = w.begin_vector();
+  for (std::uint32_t node = 0; node < node_width(tree_.leaf_count()); ++node) {
+    if (const crypto::PrivateKey* key = private_tree_.key(NodeIndex(node))) {
+      w.u32(node);
+      w.opaque(key->private_bytes());
+    }
+  }
+  w.end_vector(mark);
+  w.opaque(signature_key_.private_bytes());
+  for (const SecretBytes* secret :
+       {&secrets_.joiner_secret, &secrets_.welcome_secret, &secrets_.sender_data_secret, &secrets_.encryption_secret,
+        &secrets_.exporter_secret, &secrets_.external_secret, &secrets_.confirmation_key, &secrets_.membership_key,
+        &secrets_.resumption_psk, &secrets_.epoch_authenticator, &secrets_.init_secret})
+    w.opaque(*secret);
+  secret_tree_.save(w);
+  w.opaque(interim_transcript_hash_);
+  mark = w.begin_vector();
+  for (const auto& p : pending_) {
+    w.opaque(p.ref);
+    tls::write(w, p.proposal);
+    w.u32(p.sender.value);
+  }
+  w.end_vector(mark);
+  mark = w.begin_vector();
+  for (const auto& [epoch, psk] : resumption_psks_) {
+    w.u64(epoch);
+    w.opaque(psk);
+  }
+  w.end_vector(mark);
+  Bytes plain = std::move(w).take();
+  SecretBytes out = SecretBytes::copy_of(plain);
+  secure_zero(plain);
+  return out;
+}
+
+ErrorOr<State> State::load(BytesView saved, CredentialValidator validator, PskLookup psks) {
+  tls::Reader r(saved);
+  if (TRY(r.u16()) != kSavedStateVersion) return Error::unsupported("saved group state has an unknown format version");
+  crypto::CipherSuite suite = TRY(crypto::CipherSuite::from_id(TRY(r.u16())));
+  GroupContext context;
+  TRY(tls::read(r, context));
+  if (static_cast<std::uint16_t>(context.cipher_suite) != suite.id())
+    return Error::decode("saved group state names two cipher suites");
+  RatchetTree wire;
+  TRY(tls::read(r, wire));
+  PublicTree tree = TRY(PublicTree::from_wire(suite, wire));
+  if (tree.root_tree_hash() != context.tree_hash) return Error::decode("saved group state's tree does not match its context");
+  LeafIndex own(TRY(r.u32()));
+  if (tree.leaf(own) == nullptr) return Error::decode("saved group state's own leaf is blank");
+
+  std::optional<PrivateTree> private_tree;
+  tls::Reader keys = TRY(r.vector());
+  while (!keys.empty()) {
+    NodeIndex node(TRY(keys.u32()));
+    crypto::PrivateKey key = TRY(suite.kem().private_key(TRY(keys.opaque())));
+    if (!private_tree) {
+      if (node != to_node(own)) return Error::decode("saved group state lacks its leaf key");
+      private_tree.emplace(own, std::move(key));
+    } else {
+      private_tree->set_key(node, std::move(key));
+    }
+  }
+  if (!private_tree) return Error::decode("saved group state lacks its leaf key");
+  TRY(private_tree->check_consistent(tree));
+  crypto::PrivateKey signature_key = TRY(suite.signature().private_key(TRY(r.opaque())));
+
+  EpochSecrets secrets;
+  for (SecretBytes* secret :
+       {&secrets.joiner_secret, &secrets.welcome_secret, &secrets.sender_data_secret, &secrets.encryption_secret,
+        &secrets.exporter_secret, &secrets.external_secret, &secrets.confirmation_key, &secrets.membership_key,
+        &secrets.resumption_psk, &secrets.epoch_authenticator, &secrets.init_secret}) {
+    BytesView value = TRY(r.opaque());
+    if (value.size() != suite.hash().size()) return Error::decode("saved group state has a secret of the wrong length");
+    *secret = SecretBytes::copy_of(value);
+  }
+  SecretTree secret_tree = TRY(SecretTree::load(suite, r));
+  if (secret_tree.leaf_count() != tree.leaf_count()) return Error::decode("saved secret tree does not fit the ratchet tree");
+  Bytes interim = to_bytes(TRY(r.opaque()));
+
+  State state(suite, std::move(context), std::move(tree), std::move(*private_tree), std::move(signature_key),
+              std::move(secrets), std::move(interim), std::move(validator));
+  state.secret_tree_ = std::move(secret_tree);
+  state.psks_ = std::move(psks);
+  tls::Reader pending = TRY(r.vector());
+  while (!pending.empty()) {
+    CachedProposal p;
+    p.ref = to_bytes(TRY(pending.opaque()));
+    TRY(tls::read(pending, p.proposal));
+    p.sender = LeafIndex(TRY(pending.u32()));
+    state.pending_.push_back(std::move(p));
+  }
+  tls::Reader resumption = TRY(r.vector());
+  while (!resumption.empty()) {
+    std::uint64_t epoch = TRY(resumption.u64());
+    state.resumption_psks_.emplace(epoch, SecretBytes::copy_of(TRY(resumption.opaque())));
+  }
+  TRY(r.finish());
+  return state;
+}
+
 // --- Framing ------------------------------------------------------------------
 
 AuthenticatedContent State::sign_new(Content content, WireFormat wire_format, BytesView authenticated_data) const {

@@ -89,19 +89,19 @@ class [[nodiscard]] ErrorOr<void> {
 // TRY(expr): evaluate an ErrorOr; on error return it from the enclosing
 // function, otherwise the expression's value is the released value. Uses a GNU
 // statement expression (g++ and clang), which is why -Wpedantic stays off.
-#define TRY(expression)                             \
-  ({                                                \
-    auto&& _pmos_try_result = (expression);         \
-    if (!_pmos_try_result.has_value()) [[unlikely]] \
-      return _pmos_try_result.error();              \
-    std::move(_pmos_try_result).release_value();    \
+// Each expansion names its temporary uniquely, so TRYs nest.
+#define PMOS_CONCAT_INNER(a, b) a##b
+#define PMOS_CONCAT(a, b) PMOS_CONCAT_INNER(a, b)
+
+#define PMOS_TRY_IMPL(expression, result, return_keyword) \
+  ({                                                      \
+    auto&& result = (expression);                         \
+    if (!result.has_value()) [[unlikely]]                 \
+      return_keyword result.error();                      \
+    std::move(result).release_value();                   \
   })
 
+#define TRY(expression) PMOS_TRY_IMPL(expression, PMOS_CONCAT(_pmos_try_, __COUNTER__), return)
+
 // The same for coroutines, which must co_return.
-#define CO_TRY(expression)                          \
-  ({                                                \
-    auto&& _pmos_try_result = (expression);         \
-    if (!_pmos_try_result.has_value()) [[unlikely]] \
-      co_return _pmos_try_result.error();           \
-    std::move(_pmos_try_result).release_value();    \
-  })
+#define CO_TRY(expression) PMOS_TRY_IMPL(expression, PMOS_CONCAT(_pmos_try_, __COUNTER__), co_return)

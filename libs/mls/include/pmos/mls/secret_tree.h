@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "pmos/base/bytes.h"
+#include "pmos/base/codec.h"
 #include "pmos/base/error_or.h"
 #include "pmos/base/secret_bytes.h"
 #include "pmos/crypto/cipher_suite.h"
@@ -56,6 +57,12 @@ class SecretTree {
   ErrorOr<MessageKey> get(LeafIndex leaf, RatchetType type, std::uint32_t generation);
 
   LeafCount leaf_count() const { return leaves_; }
+
+  // The tree's current secrets (node secrets not yet used, ratchet
+  // positions, keys kept for late messages), for persisting a group state.
+  // The output is secret: store it encrypted.
+  void save(tls::Writer& w) const;
+  static ErrorOr<SecretTree> load(const crypto::CipherSuite& suite, tls::Reader& r);
 
  private:
   struct Ratchet {

@@ -110,6 +110,15 @@ class State {
   // error here (use handle_commit, which yields a new State).
   ErrorOr<Received> unprotect(const MlsMessage& message);
 
+  // --- Persistence --------------------------------------------------------------
+  // Everything needed to resume after a restart: tree, private keys, epoch
+  // secrets, ratchet positions, pending proposals. SECRET: the caller stores
+  // it encrypted (PMOS: in the SQLCipher chat store). Callbacks (credential
+  // validator, PSK lookup) are not saved; load() takes them again.
+  SecretBytes save() const;
+  static ErrorOr<State> load(BytesView saved, CredentialValidator validator = accept_any_credential,
+                             PskLookup psks = {});
+
   // --- Accessors ----------------------------------------------------------------
   // PSKs this member can supply for PreSharedKey proposals (external ones).
   void set_psk_lookup(PskLookup psks) { psks_ = std::move(psks); }

@@ -1,0 +1,204 @@
+// WebSocket sessions: echo, limits, slow consumers, idle peers, close codes.
+#include <atomic>
+#include <future>
+
+#include <gtest/gtest.h>
+
+#include "pmos/net/client.h"
+#include "pmos/net/server.h"
+#include "test_pki.h"
+
+namespace pmos::net {
+namespace {
+
+using testing::echo_handlers;
+using testing::eventually;
+using testing::pki;
+using testing::start_server;
+
+constexpr Millis kTimeout{10'000};
+
+std::unique_ptr<WebSocketClient> connect(std::uint16_t port, std::string_view path = "/ws") {
+  auto client = WebSocketClient::connect(pki().client_tls(&pki().device1), "127.0.0.1", port, path, kTimeout);
+  EXPECT_TRUE(client.has_value()) << client.error().to_string();
+  return client ? std::move(client).release_value() : nullptr;
+}
+
+Router echo_router() {
+  Router router;
+  EXPECT_TRUE(router.add_websocket("/ws", echo_handlers()));
+  return router;
+}
+
+TEST(WebSocket, EchoRoundTrip) {
+  auto server = start_server(echo_router());
+  auto client = connect(server->port());
+  ASSERT_TRUE(client);
+  std::vector<Bytes> messages = {to_bytes("a"), Bytes{}, Bytes(100'000, 0xab), Bytes{0, 1, 2, 255}};
+  for (const Bytes& m : messages) ASSERT_TRUE(client->send(m));
+  for (const Bytes& m : messages) {
+    auto echo = client->receive();
+    ASSERT_TRUE(echo.has_value()) << client->last_error_detail();
+    EXPECT_EQ(*echo, m);
+  }
+}
+
+TEST(WebSocket, HttpRoutesAndUpgradeShareTheListener) {
+  Router router = echo_router();
+  ASSERT_TRUE(router.add(Method::kGet, "/healthz", [](const Request&) -> ErrorOr<Response> {
+    return Response::text("ok");
+  }, {.auth = PeerAuth::kAnonymous}));
+  auto server = start_server(std::move(router));
+  auto https = HttpsClient::connect(pki().client_tls(nullptr), "127.0.0.1", server->port(), kTimeout);
+  ASSERT_TRUE(https.has_value());
+  auto health = (*https)->request(Method::kGet, "/healthz");
+  ASSERT_TRUE(health.has_value());
+  EXPECT_EQ(health->body, "ok");
+  // A plain GET of the WebSocket path is not a route; an upgrade elsewhere is not either.
+  EXPECT_EQ((*https)->request(Method::kGet, "/ws")->status, 404);
+  auto client = connect(server->port());
+  ASSERT_TRUE(client);
+  EXPECT_FALSE(WebSocketClient::connect(pki().client_tls(&pki().device1), "127.0.0.1", server->port(),
+                                        "/healthz", kTimeout).has_value());
+}
+
+TEST(WebSocket, OversizedMessageClosesConnectionAndServerStaysHealthy) {
+  std::promise<CloseInfo> closed;
+  Router router;
+  WebSocketHandlers handlers = echo_handlers();
+  handlers.on_close = [&](WebSocketSession&, const CloseInfo& info) { closed.set_value(info); };
+  ASSERT_TRUE(router.add_websocket("/ws", handlers));
+  auto server = start_server(std::move(router), [](ServerConfig& c) { c.limits.ws_max_message_bytes = 1024; });
+
+  auto client = connect(server->port());
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->send(Bytes(1024, 1)));  // at the limit: fine
+  ASSERT_TRUE(client->receive().has_value());
+  ASSERT_TRUE(client->send(Bytes(4096, 2)));
+  EXPECT_FALSE(client->receive(kTimeout).has_value());
+  ASSERT_TRUE(client->close_info().has_value()) << client->last_error_detail();
+  EXPECT_EQ(client->close_info()->code, static_cast<std::uint16_t>(CloseCode::kTooBig));
+  EXPECT_EQ(client->close_info()->reason, "message too big");
+  auto future = closed.get_future();
+  ASSERT_EQ(future.wait_for(kTimeout), std::future_status::ready);
+  CloseInfo info = future.get();
+  EXPECT_EQ(info.code, static_cast<std::uint16_t>(CloseCode::kTooBig)) << info.reason;
+  EXPECT_TRUE(eventually([&] { return server->connection_count() == 0; }));
+
+  auto fresh = connect(server->port());
+  ASSERT_TRUE(fresh);
+  ASSERT_TRUE(fresh->send(to_bytes("after")));
+  auto echo = fresh->receive();
+  ASSERT_TRUE(echo.has_value());
+  EXPECT_EQ(*echo, to_bytes("after"));
+}
+
+TEST(WebSocket, SlowConsumerIsClosedWhenTheQueueIsFull) {
+  std::atomic<int> accepted{0};
+  std::atomic<int> refused{0};
+  Router router;
+  WebSocketHandlers handlers;
+  // One message in, fifty out, all queued before the writer can run (the
+  // handler holds the connection's strand): the queue of 4 must overflow.
+  handlers.on_message = [&](WebSocketSession& session, Bytes) {
+    for (int i = 0; i < 50; ++i) (session.send(Bytes(1000, static_cast<std::uint8_t>(i))) ? accepted : refused)++;
+  };
+  ASSERT_TRUE(router.add_websocket("/ws", handlers));
+  auto server = start_server(std::move(router), [](ServerConfig& c) { c.limits.ws_queue_depth = 4; });
+
+  auto client = connect(server->port());
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->send(to_bytes("flood me")));
+  // Queued messages are dropped once the close starts: the next frame is the close.
+  EXPECT_FALSE(client->receive(kTimeout).has_value());
+  ASSERT_TRUE(client->close_info().has_value()) << client->last_error_detail();
+  EXPECT_EQ(client->close_info()->code, static_cast<std::uint16_t>(CloseCode::kPolicyViolation));
+  EXPECT_EQ(client->close_info()->reason, "outgoing queue full");
+  EXPECT_EQ(accepted.load(), 4);
+  EXPECT_EQ(refused.load(), 46);
+  EXPECT_TRUE(eventually([&] { return server->connection_count() == 0; }));
+}
+
+TEST(WebSocket, SilentPeerIsClosedAfterIdleTimeout) {
+  std::promise<void> closed;
+  Router router;
+  WebSocketHandlers handlers = echo_handlers();
+  handlers.on_close = [&](WebSocketSession&, const CloseInfo&) { closed.set_value(); };
+  ASSERT_TRUE(router.add_websocket("/ws", handlers));
+  auto server = start_server(std::move(router), [](ServerConfig& c) { c.limits.ws_idle_timeout = Millis(400); });
+  const auto start = std::chrono::steady_clock::now();
+  auto client = connect(server->port());
+  ASSERT_TRUE(client);
+  // The client does not read, so it never answers the server's ping.
+  ASSERT_EQ(closed.get_future().wait_for(kTimeout), std::future_status::ready);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, Millis(350));
+  EXPECT_FALSE(client->receive(kTimeout).has_value());
+  EXPECT_TRUE(eventually([&] { return server->connection_count() == 0; }));
+}
+
+TEST(WebSocket, PeerThatAnswersPingsStaysOpenPastIdleTimeout) {
+  Router router;
+  WebSocketHandlers handlers;
+  // Answers after a pause longer than the idle timeout, while the client is
+  // inside receive() (and so answering pings).
+  handlers.on_message = [](WebSocketSession&, Bytes) {};
+  handlers.on_open = [](const std::shared_ptr<WebSocketSession>& session) {
+    std::thread([session] {
+      std::this_thread::sleep_for(Millis(1500));
+      session->send(to_bytes("late"));
+    }).detach();
+  };
+  ASSERT_TRUE(router.add_websocket("/ws", handlers));
+  auto server = start_server(std::move(router), [](ServerConfig& c) { c.limits.ws_idle_timeout = Millis(600); });
+  auto client = connect(server->port());
+  ASSERT_TRUE(client);
+  auto late = client->receive(kTimeout);
+  ASSERT_TRUE(late.has_value()) << client->last_error_detail();
+  EXPECT_EQ(*late, to_bytes("late"));
+}
+
+TEST(WebSocket, ClientCloseReachesOnCloseWithNormalCode) {
+  std::promise<CloseInfo> closed;
+  std::promise<std::uint64_t> opened;
+  Router router;
+  WebSocketHandlers handlers = echo_handlers();
+  handlers.on_open = [&](const std::shared_ptr<WebSocketSession>& s) { opened.set_value(s->id()); };
+  handlers.on_close = [&](WebSocketSession&, const CloseInfo& info) { closed.set_value(info); };
+  ASSERT_TRUE(router.add_websocket("/ws", handlers));
+  auto server = start_server(std::move(router));
+  auto client = connect(server->port());
+  ASSERT_TRUE(client);
+  ASSERT_EQ(opened.get_future().wait_for(kTimeout), std::future_status::ready);
+  ASSERT_TRUE(client->close());
+  auto future = closed.get_future();
+  ASSERT_EQ(future.wait_for(kTimeout), std::future_status::ready);
+  EXPECT_EQ(future.get().code, static_cast<std::uint16_t>(CloseCode::kNormal));
+  EXPECT_FALSE(client->send(to_bytes("after close")).has_value());
+}
+
+TEST(WebSocket, SendAfterCloseReturnsFalse) {
+  std::promise<std::shared_ptr<WebSocketSession>> opened;
+  std::promise<void> closed;
+  Router router;
+  WebSocketHandlers handlers = echo_handlers();
+  handlers.on_open = [&](const std::shared_ptr<WebSocketSession>& s) { opened.set_value(s); };
+  handlers.on_close = [&](WebSocketSession&, const CloseInfo&) { closed.set_value(); };
+  ASSERT_TRUE(router.add_websocket("/ws", handlers));
+  auto server = start_server(std::move(router));
+  auto client = connect(server->port());
+  ASSERT_TRUE(client);
+  auto session = opened.get_future().get();
+  ASSERT_TRUE(session->send(to_bytes("one")));
+  EXPECT_EQ(client->receive().value(), to_bytes("one"));
+  session->close(CloseCode::kNormal, "bye");
+  EXPECT_FALSE(session->send(to_bytes("two")));
+  EXPECT_FALSE(client->receive(kTimeout).has_value());
+  ASSERT_TRUE(client->close_info().has_value());
+  EXPECT_EQ(client->close_info()->reason, "bye");
+  ASSERT_EQ(closed.get_future().wait_for(kTimeout), std::future_status::ready);
+  EXPECT_FALSE(session->send(to_bytes("three")));
+  EXPECT_EQ(session->peer()->common_name, "device-1");
+}
+
+}  // namespace
+}  // namespace pmos::net

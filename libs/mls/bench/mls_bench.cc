@@ -1,0 +1,137 @@
+// MLS costs against the floor the issue names (one Ed25519 sign + verify and
+// one AES-128-GCM seal + open of 1 KiB, straight OpenSSL), in one binary.
+#include <benchmark/benchmark.h>
+
+#include <openssl/evp.h>
+
+#include "pmos/base/check.h"
+#include "pmos/base/openssl_ptr.h"
+#include "pmos/crypto/random.h"
+#include "pmos/mls/state.h"
+
+namespace {
+
+using namespace pmos;
+using namespace pmos::mls;
+
+KeyPackageBundle bundle(const crypto::CipherSuite& suite, int i) {
+  auto signer = suite.signature().generate().value();
+  return KeyPackageBundle::create(suite, Credential{BasicCredential{to_bytes("member" + std::to_string(i))}}, signer)
+      .value();
+}
+
+// A group of `n`: member 0 adds everyone in one commit; returns member 0 and
+// the last member, both in the same epoch.
+std::pair<State, State> group_of(const crypto::CipherSuite& suite, int n) {
+  State creator = State::create(suite, to_bytes("bench"), bundle(suite, 0)).value();
+  State::CommitOptions options;
+  KeyPackageBundle last;
+  for (int i = 1; i < n; ++i) {
+    KeyPackageBundle b = bundle(suite, i);
+    options.proposals.push_back(Proposal{Add{b.key_package}});
+    if (i == n - 1) last = std::move(b);
+  }
+  auto result = creator.commit(options).value();
+  State member = State::join(std::get<Welcome>(result.welcome->message), last).value();
+  return {std::move(result.next), std::move(member)};
+}
+
+void BM_ProtectUnprotect1KiB(benchmark::State& state) {
+  auto suite = crypto::CipherSuite::from_id(1).value();
+  auto [alice, bob] = group_of(suite, 2);
+  Bytes message = crypto::random_bytes(1024);
+  for (auto _ : state) {
+    MlsMessage wire = alice.protect(message).value();
+    Received received = bob.unprotect(wire).value();
+    benchmark::DoNotOptimize(received.application_data.data());
+  }
+}
+BENCHMARK(BM_ProtectUnprotect1KiB);
+
+void BM_RawFloor_Ed25519SignVerify_Aes128GcmSealOpen1KiB(benchmark::State& state) {
+  EvpPkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  EvpCipherPtr cipher(EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr));
+  EvpCipherCtxPtr ctx(EVP_CIPHER_CTX_new());
+  Bytes aes_key = crypto::random_bytes(16), nonce = crypto::random_bytes(12);
+  Bytes message = crypto::random_bytes(1024), sealed(1024 + 16), opened(1024), signature(64);
+  for (auto _ : state) {
+    std::size_t length = 64;
+    EvpMdCtxPtr sign(EVP_MD_CTX_new());
+    VERIFY(EVP_DigestSignInit_ex(sign.get(), nullptr, nullptr, nullptr, nullptr, key.get(), nullptr) == 1);
+    VERIFY(EVP_DigestSign(sign.get(), signature.data(), &length, message.data(), message.size()) == 1);
+    EvpMdCtxPtr verify(EVP_MD_CTX_new());
+    VERIFY(EVP_DigestVerifyInit_ex(verify.get(), nullptr, nullptr, nullptr, nullptr, key.get(), nullptr) == 1);
+    VERIFY(EVP_DigestVerify(verify.get(), signature.data(), 64, message.data(), message.size()) == 1);
+    int n = 0;
+    VERIFY(EVP_EncryptInit_ex2(ctx.get(), cipher.get(), aes_key.data(), nonce.data(), nullptr) == 1);
+    VERIFY(EVP_EncryptUpdate(ctx.get(), sealed.data(), &n, message.data(), 1024) == 1);
+    VERIFY(EVP_EncryptFinal_ex(ctx.get(), sealed.data() + n, &n) == 1);
+    VERIFY(EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_GET_TAG, 16, sealed.data() + 1024) == 1);
+    VERIFY(EVP_DecryptInit_ex2(ctx.get(), cipher.get(), aes_key.data(), nonce.data(), nullptr) == 1);
+    VERIFY(EVP_DecryptUpdate(ctx.get(), opened.data(), &n, sealed.data(), 1024) == 1);
+    VERIFY(EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_SET_TAG, 16, sealed.data() + 1024) == 1);
+    VERIFY(EVP_DecryptFinal_ex(ctx.get(), opened.data() + n, &n) == 1);
+    benchmark::DoNotOptimize(opened.data());
+  }
+}
+BENCHMARK(BM_RawFloor_Ed25519SignVerify_Aes128GcmSealOpen1KiB);
+
+// Commit with path by member 0, and the last member applying it. The tree
+// is the one a single "add everyone" commit leaves (member 0's path filled,
+// the rest of the parents blank), then one warm-up commit from each side.
+void BM_CommitWithPath(benchmark::State& state) {
+  auto suite = crypto::CipherSuite::from_id(1).value();
+  auto [committer, member] = group_of(suite, static_cast<int>(state.range(0)));
+  for (int warm = 0; warm < 1; ++warm) {
+    auto a = member.commit({}).value();
+    committer = committer.handle_commit(a.commit).value();
+    member = std::move(a.next);
+  }
+  for (auto _ : state) {
+    State::CommitOptions options;
+    options.force_path = true;
+    auto result = committer.commit(options).value();
+    benchmark::DoNotOptimize(result.commit);
+  }
+}
+BENCHMARK(BM_CommitWithPath)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond);
+
+void BM_ApplyCommitWithPath(benchmark::State& state) {
+  auto suite = crypto::CipherSuite::from_id(1).value();
+  auto [committer, member] = group_of(suite, static_cast<int>(state.range(0)));
+  auto a = member.commit({}).value();
+  committer = committer.handle_commit(a.commit).value();
+  member = std::move(a.next);
+  State::CommitOptions options;
+  options.force_path = true;
+  auto result = committer.commit(options).value();
+  for (auto _ : state) {
+    State next = member.handle_commit(result.commit).value();
+    benchmark::DoNotOptimize(next.epoch());
+  }
+}
+BENCHMARK(BM_ApplyCommitWithPath)->Arg(10)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond);
+
+void BM_JoinFromWelcome(benchmark::State& state) {
+  auto suite = crypto::CipherSuite::from_id(1).value();
+  int n = static_cast<int>(state.range(0));
+  State creator = State::create(suite, to_bytes("bench"), bundle(suite, 0)).value();
+  State::CommitOptions options;
+  KeyPackageBundle last;
+  for (int i = 1; i < n; ++i) {
+    KeyPackageBundle b = bundle(suite, i);
+    options.proposals.push_back(Proposal{Add{b.key_package}});
+    if (i == n - 1) last = std::move(b);
+  }
+  auto result = creator.commit(options).value();
+  const Welcome& welcome = std::get<Welcome>(result.welcome->message);
+  for (auto _ : state) {
+    State joined = State::join(welcome, last).value();
+    benchmark::DoNotOptimize(joined.epoch());
+  }
+}
+BENCHMARK(BM_JoinFromWelcome)->Arg(1000)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

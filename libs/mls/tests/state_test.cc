@@ -286,3 +286,72 @@ TEST(StatePersistence, CorruptSavesAreRefused) {
 
 }  // namespace
 }  // namespace pmos::mls
+
+namespace pmos::mls {
+namespace {
+
+class StateNegative : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    State creator = State::create(suite_, to_bytes("neg"), Client(suite_, "a").key_package()).value();
+    KeyPackageBundle b = Client(suite_, "b").key_package();
+    KeyPackageBundle c = Client(suite_, "c").key_package();
+    State::CommitOptions options;
+    options.proposals = {Proposal{Add{b.key_package}}, Proposal{Add{c.key_package}}};
+    auto result = creator.commit(options).value();
+    a_.emplace(std::move(result.next));
+    b_.emplace(State::join(std::get<Welcome>(result.welcome->message), b).value());
+  }
+  crypto::CipherSuite suite_ = crypto::CipherSuite::from_id(1).value();
+  std::optional<State> a_, b_;
+};
+
+TEST_F(StateNegative, DuplicateAddIsRefused) {
+  KeyPackageBundle d = Client(suite_, "d").key_package();
+  State::CommitOptions options;
+  options.proposals = {Proposal{Add{d.key_package}}, Proposal{Add{d.key_package}}};
+  auto r = a_->commit(options);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_STREQ(r.error().message(), "added member's signature key is already in the group");
+}
+
+TEST_F(StateNegative, RemoveOfABlankLeafIsRefused) {
+  State::CommitOptions options;
+  options.proposals = {Proposal{Remove{LeafIndex(3)}}};
+  auto r = a_->commit(options);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_STREQ(r.error().message(), "remove proposal names a blank or missing leaf");
+}
+
+TEST_F(StateNegative, ForgedParentHashIsRefusedAndChangesNothing) {
+  auto result = a_->commit({}).value();
+  MlsMessage forged = result.commit;
+  auto& commit = std::get<Commit>(std::get<PublicMessage>(forged.message).content.content);
+  ASSERT_TRUE(commit.path.has_value());
+  commit.path->nodes.back().encryption_key.back() ^= 1;
+  // The content signature covers the path: refused before any tree work.
+  auto r = b_->handle_commit(forged);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().category(), ErrorCategory::kCrypto);
+  EXPECT_TRUE(b_->handle_commit(result.commit).has_value());
+}
+
+TEST_F(StateNegative, CommitFromAnotherGroupOrEpochIsRefused) {
+  auto result = a_->commit({}).value();
+  State later = b_->handle_commit(result.commit).value();
+  auto replay = later.handle_commit(result.commit);
+  ASSERT_FALSE(replay.has_value());
+  EXPECT_STREQ(replay.error().message(), "MLS message is for another epoch");
+}
+
+TEST_F(StateNegative, RemovedMemberCannotDecryptAnyMore) {
+  State::CommitOptions options;
+  options.proposals = {Proposal{Remove{b_->own_leaf()}}};
+  auto result = a_->commit(options).value();
+  EXPECT_FALSE(b_->handle_commit(result.commit).has_value());
+  auto after = result.next.protect(to_bytes("after removal")).value();
+  EXPECT_FALSE(b_->unprotect(after).has_value());
+}
+
+}  // namespace
+}  // namespace pmos::mls

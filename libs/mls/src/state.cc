@@ -76,6 +76,37 @@ ErrorOr<KeyPackageBundle> KeyPackageBundle::create(const crypto::CipherSuite& su
   return b;
 }
 
+SecretBytes KeyPackageBundle::save() const {
+  tls::Writer w;
+  w.u16(1);  // format version
+  tls::write(w, key_package);
+  w.opaque(init_key.private_bytes());
+  w.opaque(encryption_key.private_bytes());
+  w.opaque(signature_key.private_bytes());
+  Bytes plain = std::move(w).take();
+  SecretBytes out = SecretBytes::copy_of(plain);
+  secure_zero(plain);
+  return out;
+}
+
+ErrorOr<KeyPackageBundle> KeyPackageBundle::load(BytesView saved) {
+  tls::Reader r(saved);
+  if (TRY(r.u16()) != 1) return Error::unsupported("saved key package has an unknown format version");
+  KeyPackageBundle b;
+  TRY(tls::read(r, b.key_package));
+  crypto::CipherSuite suite = TRY(crypto::CipherSuite::from_id(static_cast<std::uint16_t>(b.key_package.cipher_suite)));
+  b.init_key = TRY(suite.kem().private_key(TRY(r.opaque())));
+  b.encryption_key = TRY(suite.kem().private_key(TRY(r.opaque())));
+  b.signature_key = TRY(suite.signature().private_key(TRY(r.opaque())));
+  TRY(r.finish());
+  if (b.init_key.public_key().bytes().size() != b.key_package.init_key.size() ||
+      to_bytes(b.init_key.public_key().bytes()) != b.key_package.init_key ||
+      to_bytes(b.encryption_key.public_key().bytes()) != b.key_package.leaf_node.encryption_key ||
+      to_bytes(b.signature_key.public_key().bytes()) != b.key_package.leaf_node.signature_key)
+    return Error::decode("saved key package's private keys do not match it");
+  return b;
+}
+
 ErrorOr<void> validate_key_package(const crypto::CipherSuite& suite, const KeyPackage& kp) {
   if (kp.version != ProtocolVersion::kMls10) return Error::unsupported("key package is not for MLS 1.0");
   if (static_cast<std::uint16_t>(kp.cipher_suite) != suite.id())
@@ -252,17 +283,18 @@ ErrorOr<State> State::load(BytesView saved, CredentialValidator validator, PskLo
   LeafIndex own(TRY(r.u32()));
   if (tree.leaf(own) == nullptr) return Error::decode("saved group state's own leaf is blank");
 
-  std::optional<PrivateTree> private_tree;
+  std::map<std::uint32_t, crypto::PrivateKey> held;
   tls::Reader keys = TRY(r.vector());
   while (!keys.empty()) {
-    NodeIndex node(TRY(keys.u32()));
+    std::uint32_t node = TRY(keys.u32());
     crypto::PrivateKey key = TRY(suite.kem().private_key(TRY(keys.opaque())));
-    if (!private_tree) {
-      if (node != to_node(own)) return Error::decode("saved group state lacks its leaf key");
-      private_tree.emplace(own, std::move(key));
-    } else {
-      private_tree->set_key(node, std::move(key));
-    }
+    if (!held.emplace(node, std::move(key)).second) return Error::decode("saved group state repeats a private key");
+  }
+  std::optional<PrivateTree> private_tree;
+  if (auto leaf_key = held.find(to_node(own).value); leaf_key != held.end()) {
+    private_tree.emplace(own, std::move(leaf_key->second));
+    held.erase(leaf_key);
+    for (auto& [node, key] : held) private_tree->set_key(NodeIndex(node), std::move(key));
   }
   if (!private_tree) return Error::decode("saved group state lacks its leaf key");
   TRY(private_tree->check_consistent(tree));

@@ -261,6 +261,13 @@ TEST(StatePersistence, SaveLoadResumesMidConversation) {
   auto update = alice.commit({}).value();
   State next = restored.handle_commit(update.commit).value();
   EXPECT_EQ(to_hex(next.epoch_authenticator()), to_hex(update.next.epoch_authenticator()));
+
+  // A committer's state holds path keys at lower node indices than its leaf.
+  State committer = State::load(update.next.save()).value();
+  EXPECT_EQ(to_hex(committer.epoch_authenticator()), to_hex(update.next.epoch_authenticator()));
+  auto again = committer.commit({}).value();
+  EXPECT_EQ(to_hex(next.handle_commit(again.commit).value().epoch_authenticator()),
+            to_hex(again.next.epoch_authenticator()));
 }
 
 TEST(StatePersistence, CorruptSavesAreRefused) {

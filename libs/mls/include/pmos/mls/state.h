@@ -47,6 +47,11 @@ struct KeyPackageBundle {
   static ErrorOr<KeyPackageBundle> create(const crypto::CipherSuite& suite, Credential credential,
                                           crypto::PrivateKey signature_key,
                                           Lifetime lifetime = {0, UINT64_MAX});
+
+  // The bundle with its private keys, for keeping it until a Welcome comes.
+  // SECRET: store it encrypted.
+  SecretBytes save() const;
+  static ErrorOr<KeyPackageBundle> load(BytesView saved);
 };
 
 // Checks a key package from someone else (§10.1): suite, version, signature,

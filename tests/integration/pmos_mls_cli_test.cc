@@ -1,0 +1,95 @@
+// Drives the real pmos-mls binary through a group's life: three members,
+// messages both ways, a removal, and refusals — each step a separate process
+// reading and writing state files, as a script or another MLS stack would.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "pmos/base/file.h"
+
+namespace pmos {
+namespace {
+
+class PmosMlsCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/pmos-mls-cli-XXXXXX";
+    ASSERT_NE(::mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override {
+    if (!HasFailure()) std::filesystem::remove_all(dir_);
+    else std::fprintf(stderr, "kept %s\n", dir_.c_str());
+  }
+
+  // Runs `pmos-mls ARGS` in the test directory; returns the exit status.
+  int run(const std::string& args) {
+    std::string command = "cd " + dir_ + " && " PMOS_MLS_BINARY " " + args + " 2>>" + dir_ + "/stderr";
+    int status = std::system(command.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::string file(const std::string& name) {
+    auto bytes = read_file(dir_ + "/" + name);
+    return bytes ? std::string(as_string(*bytes)) : std::string("<missing>");
+  }
+  std::string dir_;
+};
+
+TEST_F(PmosMlsCli, ThreeMembersTalkAndOneIsRemoved) {
+  for (std::string who : {"alice", "bob", "carol"})
+    ASSERT_EQ(run("key-package --identity " + who + " --bundle " + who + ".bundle --out " + who + ".kp"), 0) << file("stderr");
+  ASSERT_EQ(run("create --bundle alice.bundle --group-id unit7 --state alice.state"), 0) << file("stderr");
+  ASSERT_EQ(run("commit --state alice.state --add bob.kp --add carol.kp --out c1 --welcome w1"), 0) << file("stderr");
+  ASSERT_EQ(run("join --bundle bob.bundle --welcome w1 --state bob.state"), 0) << file("stderr");
+  ASSERT_EQ(run("join --bundle carol.bundle --welcome w1 --state carol.state"), 0) << file("stderr");
+  ASSERT_EQ(run("info --state alice.state > alice.info"), 0);
+  ASSERT_EQ(run("info --state carol.state > carol.info"), 0);
+  EXPECT_NE(file("alice.info").find("members\t3"), std::string::npos) << file("alice.info");
+  // Same epoch authenticator line in both.
+  auto authenticator = [](const std::string& info) { return info.substr(info.find("epoch_authenticator")); };
+  EXPECT_EQ(authenticator(file("alice.info")), authenticator(file("carol.info")));
+
+  ASSERT_TRUE(write_file_atomic(dir_ + "/plain", to_bytes("unit 7 to the bridge")).has_value());
+  ASSERT_EQ(run("protect --state bob.state < plain > m1"), 0) << file("stderr");
+  ASSERT_EQ(run("unprotect --state alice.state < m1 > m1.alice"), 0) << file("stderr");
+  ASSERT_EQ(run("unprotect --state carol.state < m1 > m1.carol"), 0) << file("stderr");
+  EXPECT_EQ(file("m1.alice"), "unit 7 to the bridge");
+  EXPECT_EQ(file("m1.alice"), file("m1.carol"));
+  // A replay is refused.
+  EXPECT_NE(run("unprotect --state carol.state < m1 > /dev/null"), 0);
+
+  // Carol removes Bob (leaf 1) with an encrypted commit.
+  ASSERT_EQ(run("commit --state carol.state --remove 1 --encrypt --out c2"), 0) << file("stderr");
+  ASSERT_EQ(run("handle --state alice.state --in c2"), 0) << file("stderr");
+  EXPECT_NE(run("handle --state bob.state --in c2"), 0);
+  EXPECT_NE(file("stderr").find("removed from the group"), std::string::npos);
+  ASSERT_EQ(run("roster --state alice.state > roster"), 0);
+  EXPECT_EQ(file("roster").find("bob"), std::string::npos) << file("roster");
+  ASSERT_EQ(run("export --state alice.state --label test --length 16 > e.alice"), 0);
+  ASSERT_EQ(run("export --state carol.state --label test --length 16 > e.carol"), 0);
+  EXPECT_EQ(file("e.alice"), file("e.carol"));
+  EXPECT_EQ(file("e.alice").size(), 33u);
+}
+
+TEST_F(PmosMlsCli, BadInputIsAClearErrorAndLosesNothing) {
+  ASSERT_EQ(run("key-package --identity a --bundle a.bundle --out a.kp"), 0);
+  ASSERT_EQ(run("create --bundle a.bundle --group-id g --state a.state"), 0);
+  std::string before = file("a.state");
+  ASSERT_TRUE(write_file_atomic(dir_ + "/garbage", to_bytes("not mls")).has_value());
+  EXPECT_NE(run("handle --state a.state --in garbage"), 0);
+  EXPECT_NE(file("stderr").find("is not an MLSMessage"), std::string::npos) << file("stderr");
+  EXPECT_EQ(file("a.state"), before);
+  EXPECT_NE(run("frobnicate"), 0);
+  EXPECT_NE(run("create --bundle a.bundle"), 0);
+  EXPECT_NE(file("stderr").find("missing --group-id"), std::string::npos);
+  EXPECT_EQ(run("--help > help"), 0);
+  EXPECT_NE(file("help").find("usage: pmos-mls"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pmos

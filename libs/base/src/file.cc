@@ -49,9 +49,15 @@ static ErrorOr<void> write_all(int fd, BytesView data) {
 }
 
 ErrorOr<void> write_file_atomic(const std::string& path, BytesView contents, int mode) {
-  std::string temporary = path + ".tmp";
+  // A fresh name that must not exist (O_EXCL, O_NOFOLLOW): a symlink planted
+  // at a predictable temporary name would otherwise redirect the secret.
+  std::uint8_t random[8];
+  UniqueFd urandom = TRY(open_file("/dev/urandom", O_RDONLY));
+  if (::read(urandom.get(), random, sizeof random) != static_cast<ssize_t>(sizeof random))
+    return Error::system("read /dev/urandom", errno);
+  std::string temporary = path + ".tmp-" + to_hex(BytesView(random, sizeof random));
   {
-    UniqueFd fd = TRY(open_file(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode));
+    UniqueFd fd = TRY(open_file(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode));
     if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0) return Error::system("fchmod", errno);
     TRY(write_all(fd.get(), contents));
     if (::fsync(fd.get()) != 0) return Error::system("fsync", errno);

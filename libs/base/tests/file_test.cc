@@ -30,7 +30,8 @@ TEST_F(FileTest, WriteAtomicThenRead) {
   struct stat st{};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  for (const auto& entry : std::filesystem::directory_iterator(dir_))
+    EXPECT_EQ(entry.path().filename(), "state") << "temporary file left behind";
 }
 
 TEST_F(FileTest, ErrorsAreClear) {

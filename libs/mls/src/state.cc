@@ -368,8 +368,15 @@ ErrorOr<AuthenticatedContent> State::open(const MlsMessage& message) {
   } else {
     return Error::invalid_argument("not a group message (PublicMessage or PrivateMessage)");
   }
+  if (std::holds_alternative<NewMemberCommitSender>(content.content.sender.value)) {
+    // An external commit: signed by the key in its own UpdatePath, which
+    // handle_commit checks once it has the path.
+    if (content.content.content_type() != ContentType::kCommit)
+      return Error::decode("a new-member-commit sender sent something other than a commit");
+    return content;
+  }
   const auto* member = std::get_if<MemberSender>(&content.content.sender.value);
-  if (member == nullptr) return Error::unsupported("messages from non-members are not supported yet");
+  if (member == nullptr) return Error::unsupported("proposals from external senders are not supported yet");
   const LeafNode* leaf = tree_.leaf(member->leaf_index);
   if (leaf == nullptr) return Error::decode("message sender is not a member");
   crypto::PublicKey sender_key = TRY(signature_key_of(suite_, *leaf));
@@ -391,6 +398,8 @@ ErrorOr<MlsMessage> State::protect(BytesView application_data, BytesView authent
 ErrorOr<Received> State::unprotect(const MlsMessage& message) {
   AuthenticatedContent content = TRY(open(message));
   Received out;
+  if (!std::holds_alternative<MemberSender>(content.content.sender.value))
+    return Error::invalid_argument("a commit must go to handle_commit, which yields the next epoch");
   out.sender = std::get<MemberSender>(content.content.sender.value).leaf_index;
   out.authenticated_data = content.content.authenticated_data;
   switch (content.content.content_type()) {
@@ -414,6 +423,7 @@ ErrorOr<Received> State::unprotect(const MlsMessage& message) {
 ErrorOr<void> State::handle_proposal(const MlsMessage& message) {
   AuthenticatedContent content = TRY(open(message));
   if (content.content.content_type() != ContentType::kProposal) return Error::invalid_argument("not a proposal");
+  if (!std::holds_alternative<MemberSender>(content.content.sender.value)) return Error::invalid_argument("not a proposal");
   LeafIndex sender = std::get<MemberSender>(content.content.sender.value).leaf_index;
   pending_.push_back({proposal_ref(suite_, content), std::get<Proposal>(content.content.content), sender});
   return {};
@@ -452,11 +462,13 @@ ErrorOr<std::vector<State::CachedProposal>> State::resolve(const Commit& commit,
 namespace {
 
 // §12.2 validation and §12.3 application, shared by committer and receivers.
-ErrorOr<Applied> apply_proposals(const crypto::CipherSuite& suite, const PublicTree& base, const GroupContext& context, LeafIndex committer,
+ErrorOr<Applied> apply_proposals(const crypto::CipherSuite& suite, const PublicTree& base, const GroupContext& context,
+                                 std::optional<LeafIndex> committer,
                                  LeafIndex own, const CredentialValidator& validator,
                                  const std::vector<std::pair<LeafIndex, const Proposal*>>& proposals) {
   Applied a{base, context.extensions, {}, {}, {}, proposals.empty(), false};
   const GroupContextExtensions* gce = nullptr;
+  int external_inits = 0;
   std::vector<std::pair<LeafIndex, const Update*>> updates;
   std::vector<LeafIndex> removes;
   std::vector<const Add*> adds;
@@ -485,9 +497,20 @@ ErrorOr<Applied> apply_proposals(const crypto::CipherSuite& suite, const PublicT
       a.path_required = true;
     } else if (std::holds_alternative<ReInit>(proposal->value)) {
       return Error::unsupported("ReInit proposals are not supported yet");
+    } else if (std::holds_alternative<ExternalInit>(proposal->value)) {
+      if (committer) return Error::decode("external init in a member's commit");
+      ++external_inits;
+      a.path_required = true;
     } else {
-      return Error::unsupported("external init is only valid in an external commit, which is not supported yet");
+      return Error::unsupported("unknown proposal type");
     }
+  }
+  if (!committer) {
+    // An external commit (§12.4.3.2): exactly one ExternalInit, at most one
+    // Remove (the joiner's old leaf), PSKs; nothing else.
+    if (external_inits != 1) return Error::decode("external commit needs exactly one external init proposal");
+    if (removes.size() > 1 || !updates.empty() || !adds.empty() || gce)
+      return Error::decode("external commit carries proposals it may not");
   }
 
   if (gce) a.extensions = gce->extensions;
@@ -652,20 +675,46 @@ ErrorOr<CommitResult> State::commit(const CommitOptions& options) {
 ErrorOr<State> State::handle_commit(const MlsMessage& message) {
   AuthenticatedContent content = TRY(open(message));
   if (content.content.content_type() != ContentType::kCommit) return Error::invalid_argument("not a commit");
-  LeafIndex committer = std::get<MemberSender>(content.content.sender.value).leaf_index;
-  if (committer == own_leaf()) return Error::invalid_argument("our own commit: keep the State commit() returned");
   const Commit& commit = std::get<Commit>(content.content.content);
+  bool external = std::holds_alternative<NewMemberCommitSender>(content.content.sender.value);
 
-  std::vector<CachedProposal> proposals = TRY(resolve(commit, committer));
-  for (const auto& entry : commit.proposals) {
-    if (const auto* p = std::get_if<Proposal>(&entry.value); p && std::holds_alternative<Update>(p->value))
-      return Error::decode("a commit may not carry an update proposal by value");
+  std::vector<CachedProposal> proposals;
+  std::optional<LeafIndex> committer;
+  PublicTree base = tree_;
+  if (external) {
+    if (!commit.path) return Error::decode("external commit lacks its update path");
+    crypto::PublicKey key = TRY(signature_key_of(suite_, commit.path->leaf_node));
+    TRY(verify_signature(suite_, content, group_context_, key));
+    for (const auto& entry : commit.proposals) {
+      const auto* p = std::get_if<Proposal>(&entry.value);
+      if (p == nullptr) return Error::decode("external commit refers to proposals by reference");
+      proposals.push_back({{}, *p, LeafIndex(UINT32_MAX)});
+    }
+  } else {
+    committer = std::get<MemberSender>(content.content.sender.value).leaf_index;
+    if (*committer == own_leaf()) return Error::invalid_argument("our own commit: keep the State commit() returned");
+    proposals = TRY(resolve(commit, *committer));
+    for (const auto& entry : commit.proposals) {
+      if (const auto* p = std::get_if<Proposal>(&entry.value); p && std::holds_alternative<Update>(p->value))
+        return Error::decode("a commit may not carry an update proposal by value");
+    }
   }
-  Applied a = TRY(apply_proposals(suite_, tree_, group_context_, committer, own_leaf(), validator_,
-                                  view(proposals)));
+  Applied a = TRY(apply_proposals(suite_, base, group_context_, committer, own_leaf(), validator_, view(proposals)));
   if (a.removes_us) return Error::not_found("this member was removed from the group by the commit");
   if (a.path_required && !commit.path) return Error::decode("commit lacks the update path its proposals require");
 
+  // The external joiner's leaf goes where an Add would put it (§12.4.3.2);
+  // its path then replaces it.
+  SecretBytes init_secret = secrets_.init_secret.clone();
+  if (external) {
+    committer = a.tree.add_leaf(commit.path->leaf_node);
+    const ExternalInit* init = nullptr;
+    for (const auto& p : proposals)
+      if (const auto* e = std::get_if<ExternalInit>(&p.proposal.value)) init = e;
+    crypto::PrivateKey external_key = TRY(secrets_.external_key_pair(suite_));
+    crypto::HpkeContext hpke = TRY(suite_.hpke().setup_receiver(init->kem_output, external_key, {}));
+    init_secret = TRY(hpke.export_secret(as_bytes("MLS 1.0 external init secret"), suite_.hash().size()));
+  }
   GroupContext next = group_context_;
   next.epoch += 1;
   next.extensions = a.extensions;
@@ -679,7 +728,7 @@ ErrorOr<State> State::handle_commit(const MlsMessage& message) {
       c.tree_hash = to_bytes(tree_hash);
       return tls::encode(c);
     };
-    AppliedPath applied = TRY(apply_update_path(suite_, a.tree, private_tree, committer, *commit.path,
+    AppliedPath applied = TRY(apply_update_path(suite_, a.tree, private_tree, *committer, *commit.path,
                                                 group_context_.group_id, a.new_leaves, provisional));
     commit_secret = std::move(applied.commit_secret);
   }
@@ -689,7 +738,7 @@ ErrorOr<State> State::handle_commit(const MlsMessage& message) {
   next.tree_hash = a.tree.root_tree_hash();
   next.confirmed_transcript_hash = confirmed;
   SecretBytes psk = TRY(psk_secret_for(a.psks));
-  EpochSecrets secrets = TRY(EpochSecrets::derive(suite_, secrets_.init_secret, commit_secret, psk, tls::encode(next)));
+  EpochSecrets secrets = TRY(EpochSecrets::derive(suite_, init_secret, commit_secret, psk, tls::encode(next)));
   TRY(verify_confirmation_tag(suite_, secrets.confirmation_key, confirmed, *content.auth.confirmation_tag));
 
   Bytes interim = interim_transcript_hash(suite_, confirmed, *content.auth.confirmation_tag);
@@ -697,6 +746,104 @@ ErrorOr<State> State::handle_commit(const MlsMessage& message) {
               std::move(interim), validator_);
   inherit(state);
   return state;
+}
+
+}  // namespace pmos::mls
+
+namespace pmos::mls {
+
+ErrorOr<MlsMessage> State::group_info(bool inline_tree) const {
+  GroupInfo info;
+  info.group_context = group_context_;
+  if (inline_tree) info.extensions.extensions.push_back({ExtensionType::kRatchetTree, tls::encode(tree_.to_wire())});
+  crypto::PrivateKey external = TRY(secrets_.external_key_pair(suite_));
+  info.extensions.extensions.push_back(
+      {ExtensionType::kExternalPub, tls::encode(ExternalPubExtension{to_bytes(external.public_key().bytes())})});
+  // The tag of the commit that began this epoch: MAC(confirmation_key,
+  // confirmed_transcript_hash) (§8.2).
+  info.confirmation_tag = confirmation_tag(suite_, secrets_.confirmation_key, group_context_.confirmed_transcript_hash);
+  info.signer = own_leaf();
+  info.signature = TRY(sign_group_info(suite_, info, signature_key_));
+  return MlsMessage{ProtocolVersion::kMls10, std::move(info)};
+}
+
+ErrorOr<std::pair<MlsMessage, State>> State::join_external(const GroupInfo& info, const KeyPackageBundle& leaf,
+                                                          const std::optional<RatchetTree>& tree_in,
+                                                          CredentialValidator validator,
+                                                          std::optional<LeafIndex> resync) {
+  crypto::CipherSuite suite =
+      TRY(crypto::CipherSuite::from_id(static_cast<std::uint16_t>(info.group_context.cipher_suite)));
+  std::optional<RatchetTree> wire = tree_in;
+  if (const Extension* ext = info.extensions.find(ExtensionType::kRatchetTree))
+    wire = TRY(tls::decode<RatchetTree>(ext->extension_data));
+  if (!wire) return Error::not_found("group info carries no ratchet tree and none was supplied");
+  const Extension* pub_ext = info.extensions.find(ExtensionType::kExternalPub);
+  if (pub_ext == nullptr) return Error::not_found("group info has no external_pub: the group does not allow external joins");
+  ExternalPubExtension external_pub = TRY(tls::decode<ExternalPubExtension>(pub_ext->extension_data));
+
+  PublicTree tree = TRY(PublicTree::from_wire(suite, *wire));
+  if (tree.root_tree_hash() != info.group_context.tree_hash)
+    return Error::crypto("ratchet tree does not match the group's tree hash");
+  TRY(tree.validate(info.group_context.group_id));
+  const LeafNode* signer = tree.leaf(info.signer);
+  if (signer == nullptr) return Error::decode("group info signer is not a member");
+  crypto::PublicKey signer_key = TRY(signature_key_of(suite, *signer));
+  TRY(verify_group_info(suite, info, signer_key));
+  for (std::uint32_t i = 0; i < tree.leaf_count().value; ++i) {
+    if (const LeafNode* member = tree.leaf(LeafIndex(i))) TRY(validator(member->credential, member->signature_key));
+  }
+
+  // init_secret from HPKE to external_pub (§8.3).
+  crypto::PublicKey external_key = TRY(suite.kem().public_key(external_pub.external_pub));
+  crypto::Hpke::Sender hpke = TRY(suite.hpke().setup_sender(external_key, {}));
+  SecretBytes init_secret =
+      TRY(hpke.context.export_secret(as_bytes("MLS 1.0 external init secret"), suite.hash().size()));
+
+  Commit commit;
+  commit.proposals.push_back(ProposalOrRef{Proposal{ExternalInit{hpke.enc}}});
+  if (resync) {
+    if (tree.leaf(*resync) == nullptr) return Error::invalid_argument("resync names a blank leaf");
+    commit.proposals.push_back(ProposalOrRef{Proposal{Remove{*resync}}});
+    TRY(tree.remove_leaf(*resync));
+  }
+  TRY(validator(leaf.key_package.leaf_node.credential, leaf.key_package.leaf_node.signature_key));
+  LeafIndex own = tree.add_leaf(leaf.key_package.leaf_node);
+  PrivateTree private_tree(own, leaf.encryption_key);
+
+  GroupContext next = info.group_context;
+  next.epoch += 1;
+  GroupContextFor provisional = [&](BytesView tree_hash) {
+    GroupContext c = next;
+    c.tree_hash = to_bytes(tree_hash);
+    return tls::encode(c);
+  };
+  CreatedPath created = TRY(create_update_path(suite, tree, private_tree, leaf.key_package.leaf_node,
+                                               leaf.signature_key, info.group_context.group_id, {}, provisional));
+  commit.path = created.path;
+
+  AuthenticatedContent content;
+  content.wire_format = WireFormat::kPublicMessage;
+  content.content.group_id = info.group_context.group_id;
+  content.content.epoch = info.group_context.epoch;
+  content.content.sender = Sender{NewMemberCommitSender{}};
+  content.content.content = std::move(commit);
+  content.auth.signature =
+      TRY(sign_content(suite, WireFormat::kPublicMessage, content.content, info.group_context, leaf.signature_key));
+  Bytes interim_before =
+      interim_transcript_hash(suite, info.group_context.confirmed_transcript_hash, info.confirmation_tag);
+  Bytes confirmed = confirmed_transcript_hash(suite, interim_before, content);
+  next.tree_hash = tree.root_tree_hash();
+  next.confirmed_transcript_hash = confirmed;
+  EpochSecrets secrets =
+      TRY(EpochSecrets::derive(suite, init_secret, created.commit_secret, zeros(suite), tls::encode(next)));
+  Mac tag = confirmation_tag(suite, secrets.confirmation_key, confirmed);
+  content.auth.confirmation_tag = tag;
+  PublicMessage message = TRY(protect_public(suite, content, info.group_context, {}));
+
+  Bytes interim = interim_transcript_hash(suite, confirmed, tag);
+  State state(suite, std::move(next), std::move(tree), std::move(private_tree), leaf.signature_key, std::move(secrets),
+              std::move(interim), std::move(validator));
+  return std::pair<MlsMessage, State>{MlsMessage{ProtocolVersion::kMls10, std::move(message)}, std::move(state)};
 }
 
 }  // namespace pmos::mls

@@ -362,3 +362,50 @@ TEST_F(StateNegative, RemovedMemberCannotDecryptAnyMore) {
 
 }  // namespace
 }  // namespace pmos::mls
+
+namespace pmos::mls {
+namespace {
+
+TEST_P(StateTest, ExternalCommitJoinsWithoutAWelcome) {
+  auto states = group(3);
+  MlsMessage info_message = states[0].group_info().value();
+  const GroupInfo& info = std::get<GroupInfo>(info_message.message);
+  KeyPackageBundle newcomer = bundle("late");
+  auto [commit, joined] = State::join_external(info, newcomer).value();
+  for (auto& s : states) s = s.handle_commit(commit).value();
+  states.push_back(std::move(joined));
+  expect_agreement(states);
+  auto message = states[3].protect(to_bytes("joined by myself")).value();
+  EXPECT_EQ(states[1].unprotect(message).value().application_data, to_bytes("joined by myself"));
+}
+
+TEST_P(StateTest, ExternalCommitCanReplaceTheJoinersOldLeaf) {
+  auto states = group(3);
+  // Member 2 lost its state: it rejoins and removes its old leaf at once.
+  LeafIndex old_leaf = states[2].own_leaf();
+  MlsMessage info_message = states[0].group_info().value();
+  auto [commit, rejoined] =
+      State::join_external(std::get<GroupInfo>(info_message.message), bundle("m2-again"), std::nullopt,
+                           accept_any_credential, old_leaf)
+          .value();
+  State a = states[0].handle_commit(commit).value();
+  State b = states[1].handle_commit(commit).value();
+  EXPECT_EQ(to_hex(a.epoch_authenticator()), to_hex(rejoined.epoch_authenticator()));
+  EXPECT_EQ(to_hex(b.epoch_authenticator()), to_hex(rejoined.epoch_authenticator()));
+  EXPECT_EQ(a.roster().size(), 3u);
+  EXPECT_FALSE(states[2].handle_commit(commit).has_value());  // the old state was removed
+}
+
+TEST_P(StateTest, ForgedExternalCommitIsRefused) {
+  auto states = group(2);
+  MlsMessage info_message = states[0].group_info().value();
+  auto [commit, joined] = State::join_external(std::get<GroupInfo>(info_message.message), bundle("x")).value();
+  auto& pub = std::get<PublicMessage>(commit.message);
+  pub.content.authenticated_data = to_bytes("tampered");
+  auto refused = states[1].handle_commit(commit);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_STREQ(refused.error().message(), "MLS content signature does not verify with the sender's key");
+}
+
+}  // namespace
+}  // namespace pmos::mls

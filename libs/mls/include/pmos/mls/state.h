@@ -83,6 +83,19 @@ class State {
                              CredentialValidator validator = accept_any_credential,
                              const PskLookup& psks = {});
 
+  // Joins by external commit (§12.4.3.2): from a GroupInfo that carries
+  // external_pub, without anyone's Welcome. Returns the commit to send
+  // (everyone else handles it like any commit) and our State in its epoch.
+  // `resync` removes our own old leaf in the same commit.
+  static ErrorOr<std::pair<MlsMessage, State>> join_external(
+      const GroupInfo& group_info, const KeyPackageBundle& leaf,
+      const std::optional<RatchetTree>& tree = std::nullopt,
+      CredentialValidator validator = accept_any_credential, std::optional<LeafIndex> resync = std::nullopt);
+
+  // A GroupInfo for this epoch (signed by us, with external_pub and the
+  // ratchet tree), which lets a device join by external commit.
+  ErrorOr<MlsMessage> group_info(bool inline_tree = true) const;
+
   State(State&&) = default;
   State& operator=(State&&) = default;
 

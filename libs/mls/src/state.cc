@@ -42,6 +42,42 @@ ProposalRef proposal_ref(const crypto::CipherSuite& suite, const AuthenticatedCo
 
 Bytes zeros(const crypto::CipherSuite& suite) { return Bytes(suite.hash().size(), 0); }
 
+// The ratchet tree a joiner is given, checked as §12.4.3.1 requires: it
+// matches the GroupInfo's tree hash, every leaf and parent hash verifies, the
+// GroupInfo is signed by its signer's leaf, and every member's credential
+// passes the application's check.
+ErrorOr<PublicTree> verified_group_tree(const crypto::CipherSuite& suite, const GroupInfo& info,
+                                        const std::optional<RatchetTree>& supplied,
+                                        const CredentialValidator& validator) {
+  std::optional<RatchetTree> wire = supplied;
+  if (const Extension* ext = info.extensions.find(ExtensionType::kRatchetTree))
+    wire = TRY(tls::decode<RatchetTree>(ext->extension_data));
+  if (!wire) return Error::not_found("group info carries no ratchet tree and none was supplied");
+  PublicTree tree = TRY(PublicTree::from_wire(suite, *wire));
+  if (tree.root_tree_hash() != info.group_context.tree_hash)
+    return Error::crypto("ratchet tree does not match the group's tree hash");
+  TRY(tree.validate(info.group_context.group_id));
+  const LeafNode* signer = tree.leaf(info.signer);
+  if (signer == nullptr) return Error::decode("group info signer is not a member");
+  crypto::PublicKey signer_key = TRY(signature_key_of(suite, *signer));
+  TRY(verify_group_info(suite, info, signer_key));
+  for (std::uint32_t i = 0; i < tree.leaf_count().value; ++i) {
+    if (const LeafNode* member = tree.leaf(LeafIndex(i))) TRY(validator(member->credential, member->signature_key));
+  }
+  return tree;
+}
+
+// Paths are encrypted under the provisional GroupContext of the new epoch:
+// new epoch number and extensions, the tree after the path, the old
+// confirmed transcript hash (§12.4.2).
+GroupContextFor provisional_context(const GroupContext& next) {
+  return [next](BytesView tree_hash) {
+    GroupContext c = next;
+    c.tree_hash = to_bytes(tree_hash);
+    return tls::encode(c);
+  };
+}
+
 // The outcome of applying a commit's proposals to a copy of the tree (§12.3).
 struct Applied {
   PublicTree tree;
@@ -159,22 +195,7 @@ ErrorOr<State> State::join(const Welcome& welcome, const KeyPackageBundle& kp, c
   OpenedWelcome opened = TRY(open_welcome(suite, welcome, kp.key_package, kp.init_key, psks));
   const GroupInfo& info = opened.group_info;
 
-  std::optional<RatchetTree> wire = tree_in;
-  if (const Extension* ext = info.extensions.find(ExtensionType::kRatchetTree)) {
-    wire = TRY(tls::decode<RatchetTree>(ext->extension_data));
-  }
-  if (!wire) return Error::not_found("Welcome carries no ratchet tree and none was supplied");
-  PublicTree tree = TRY(PublicTree::from_wire(suite, *wire));
-  if (tree.root_tree_hash() != info.group_context.tree_hash)
-    return Error::crypto("ratchet tree does not match the group's tree hash");
-  TRY(tree.validate(info.group_context.group_id));
-  const LeafNode* signer = tree.leaf(info.signer);
-  if (signer == nullptr) return Error::decode("group info signer is not a member");
-  crypto::PublicKey signer_key = TRY(signature_key_of(suite, *signer));
-  TRY(verify_group_info(suite, info, signer_key));
-  for (std::uint32_t i = 0; i < tree.leaf_count().value; ++i) {
-    if (const LeafNode* leaf = tree.leaf(LeafIndex(i))) TRY(validator(leaf->credential, leaf->signature_key));
-  }
+  PublicTree tree = TRY(verified_group_tree(suite, info, tree_in, validator));
 
   std::optional<LeafIndex> own;
   for (std::uint32_t i = 0; i < tree.leaf_count().value && !own; ++i) {
@@ -606,13 +627,8 @@ ErrorOr<CommitResult> State::commit(const CommitOptions& options) {
   for (const auto& p : options.proposals) commit.proposals.push_back(ProposalOrRef{p});
   std::optional<CreatedPath> created;
   if (a.path_required || options.force_path) {
-    GroupContextFor provisional = [&](BytesView tree_hash) {
-      GroupContext c = next;
-      c.tree_hash = to_bytes(tree_hash);
-      return tls::encode(c);
-    };
     created = TRY(create_update_path(suite_, a.tree, private_tree, *a.tree.leaf(own_leaf()), signature_key_,
-                                     group_context_.group_id, a.new_leaves, provisional));
+                                     group_context_.group_id, a.new_leaves, provisional_context(next)));
     commit_secret = created->commit_secret.clone();
     commit.path = created->path;
   }
@@ -723,13 +739,8 @@ ErrorOr<State> State::handle_commit(const MlsMessage& message) {
   SecretBytes commit_secret = SecretBytes::copy_of(zeros(suite_));
   if (commit.path) {
     TRY(validator_(commit.path->leaf_node.credential, commit.path->leaf_node.signature_key));
-    GroupContextFor provisional = [&](BytesView tree_hash) {
-      GroupContext c = next;
-      c.tree_hash = to_bytes(tree_hash);
-      return tls::encode(c);
-    };
     AppliedPath applied = TRY(apply_update_path(suite_, a.tree, private_tree, *committer, *commit.path,
-                                                group_context_.group_id, a.new_leaves, provisional));
+                                                group_context_.group_id, a.new_leaves, provisional_context(next)));
     commit_secret = std::move(applied.commit_secret);
   }
   if (!content.auth.confirmation_tag) return Error::decode("commit lacks its confirmation tag");
@@ -773,25 +784,10 @@ ErrorOr<std::pair<MlsMessage, State>> State::join_external(const GroupInfo& info
                                                           std::optional<LeafIndex> resync) {
   crypto::CipherSuite suite =
       TRY(crypto::CipherSuite::from_id(static_cast<std::uint16_t>(info.group_context.cipher_suite)));
-  std::optional<RatchetTree> wire = tree_in;
-  if (const Extension* ext = info.extensions.find(ExtensionType::kRatchetTree))
-    wire = TRY(tls::decode<RatchetTree>(ext->extension_data));
-  if (!wire) return Error::not_found("group info carries no ratchet tree and none was supplied");
   const Extension* pub_ext = info.extensions.find(ExtensionType::kExternalPub);
   if (pub_ext == nullptr) return Error::not_found("group info has no external_pub: the group does not allow external joins");
   ExternalPubExtension external_pub = TRY(tls::decode<ExternalPubExtension>(pub_ext->extension_data));
-
-  PublicTree tree = TRY(PublicTree::from_wire(suite, *wire));
-  if (tree.root_tree_hash() != info.group_context.tree_hash)
-    return Error::crypto("ratchet tree does not match the group's tree hash");
-  TRY(tree.validate(info.group_context.group_id));
-  const LeafNode* signer = tree.leaf(info.signer);
-  if (signer == nullptr) return Error::decode("group info signer is not a member");
-  crypto::PublicKey signer_key = TRY(signature_key_of(suite, *signer));
-  TRY(verify_group_info(suite, info, signer_key));
-  for (std::uint32_t i = 0; i < tree.leaf_count().value; ++i) {
-    if (const LeafNode* member = tree.leaf(LeafIndex(i))) TRY(validator(member->credential, member->signature_key));
-  }
+  PublicTree tree = TRY(verified_group_tree(suite, info, tree_in, validator));
 
   // init_secret from HPKE to external_pub (§8.3).
   crypto::PublicKey external_key = TRY(suite.kem().public_key(external_pub.external_pub));
@@ -812,13 +808,8 @@ ErrorOr<std::pair<MlsMessage, State>> State::join_external(const GroupInfo& info
 
   GroupContext next = info.group_context;
   next.epoch += 1;
-  GroupContextFor provisional = [&](BytesView tree_hash) {
-    GroupContext c = next;
-    c.tree_hash = to_bytes(tree_hash);
-    return tls::encode(c);
-  };
   CreatedPath created = TRY(create_update_path(suite, tree, private_tree, leaf.key_package.leaf_node,
-                                               leaf.signature_key, info.group_context.group_id, {}, provisional));
+                                               leaf.signature_key, info.group_context.group_id, {}, provisional_context(next)));
   commit.path = created.path;
 
   AuthenticatedContent content;

@@ -7,7 +7,7 @@ target_compile_options(pmos_warnings INTERFACE
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   # g++ 12 reports false positives inside std::vector/std::array at -O2
   # (GCC bugs 105329, 105651); they are not ours to fix.
-  target_compile_options(pmos_warnings INTERFACE -Wno-stringop-overflow -Wno-stringop-overread -Wno-array-bounds)
+  target_compile_options(pmos_warnings INTERFACE -Wno-stringop-overflow -Wno-stringop-overread -Wno-restrict -Wno-array-bounds)
 endif()
 
 # pmos_library(NAME SOURCES... [PUBLIC libs...] [PRIVATE libs...])

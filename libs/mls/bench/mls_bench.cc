@@ -4,10 +4,81 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
+
 #include "pmos/base/check.h"
 #include "pmos/base/openssl_ptr.h"
 #include "pmos/crypto/random.h"
 #include "pmos/mls/state.h"
+
+namespace pmos::mls {
+
+// Builds a steady-state group of n members without n States: every parent
+// node filled, as after every member has committed once. Commits are
+// simulated on one shared public tree in bit-reversed leaf order (so each
+// commit encrypts to few nodes), tracking the path secrets the two
+// benchmarked members learn. Both get the same, arbitrary, epoch secrets.
+struct StateBenchAccess {
+  static std::pair<State, State> steady_state_pair(const crypto::CipherSuite& suite, std::uint32_t n) {
+    std::vector<KeyPackageBundle> bundles;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      auto signer = suite.signature().generate().value();
+      bundles.push_back(
+          KeyPackageBundle::create(suite, Credential{BasicCredential{to_bytes("m" + std::to_string(i))}}, signer).value());
+    }
+    PublicTree tree(suite, bundles[0].key_package.leaf_node);
+    for (std::uint32_t i = 1; i < n; ++i) tree.add_leaf(bundles[i].key_package.leaf_node);
+    std::vector<PrivateTree> privates;
+    for (std::uint32_t i = 0; i < n; ++i) privates.emplace_back(LeafIndex(i), bundles[i].encryption_key);
+
+    GroupContext context;
+    context.cipher_suite = static_cast<CipherSuiteId>(suite.id());
+    context.group_id = to_bytes("steady");
+    context.epoch = 1;
+    context.confirmed_transcript_hash = Bytes(suite.hash().size(), 1);
+    GroupContextFor any_context = [&](BytesView tree_hash) {
+      GroupContext c = context;
+      c.tree_hash = to_bytes(tree_hash);
+      return tls::encode(c);
+    };
+    std::uint32_t bits = 0;
+    while ((1u << bits) < n) ++bits;
+    LeafIndex committer(0), receiver(n - 1);
+    for (std::uint32_t k = 0; k < (1u << bits); ++k) {
+      std::uint32_t leaf = 0;
+      for (std::uint32_t b = 0; b < bits; ++b)
+        if (k & (1u << b)) leaf |= 1u << (bits - 1 - b);
+      if (leaf >= n) continue;
+      CreatedPath path = create_update_path(suite, tree, privates[leaf], *tree.leaf(LeafIndex(leaf)),
+                                            bundles[leaf].signature_key, context.group_id, {}, any_context)
+                             .value();
+      // The two benchmarked members learn the secrets of their ancestors.
+      for (LeafIndex member : {committer, receiver}) {
+        if (member.value == leaf) continue;
+        PrivateTree& own = privates[member.value];
+        own.prune(tree);
+        std::vector<NodeIndex> ancestors = direct_path(to_node(member), tree.leaf_count());
+        for (std::size_t i = 0; i < path.nodes.size(); ++i) {
+          if (std::find(ancestors.begin(), ancestors.end(), path.nodes[i]) != ancestors.end())
+            (void)own.set_path_secret(suite, path.nodes[i], path.path_secrets[i]);
+        }
+      }
+    }
+    context.tree_hash = tree.root_tree_hash();
+    auto make = [&](LeafIndex member) {
+      SecretBytes init = SecretBytes::copy_of(Bytes(suite.hash().size(), 7));
+      EpochSecrets secrets = EpochSecrets::derive(suite, init, Bytes(suite.hash().size(), 0),
+                                                  Bytes(suite.hash().size(), 0), tls::encode(context))
+                                 .value();
+      VERIFY(privates[member.value].check_consistent(tree).has_value());
+      return State(suite, context, tree, privates[member.value], bundles[member.value].signature_key,
+                   std::move(secrets), Bytes(suite.hash().size(), 2), accept_any_credential);
+    };
+    return {make(committer), make(receiver)};
+  }
+};
+
+}  // namespace pmos::mls
 
 namespace {
 
@@ -131,6 +202,33 @@ void BM_JoinFromWelcome(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_JoinFromWelcome)->Arg(1000)->Unit(benchmark::kMillisecond);
+
+// The same in a steady-state tree (every parent filled): the shape mlspp's
+// figures are for, where a commit encrypts once per level.
+void BM_SteadyCommitWithPath(benchmark::State& state) {
+  auto suite = crypto::CipherSuite::from_id(1).value();
+  auto [committer, member] = StateBenchAccess::steady_state_pair(suite, static_cast<std::uint32_t>(state.range(0)));
+  for (auto _ : state) {
+    State::CommitOptions options;
+    options.force_path = true;
+    auto result = committer.commit(options).value();
+    benchmark::DoNotOptimize(result.commit);
+  }
+}
+BENCHMARK(BM_SteadyCommitWithPath)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
+
+void BM_SteadyApplyCommitWithPath(benchmark::State& state) {
+  auto suite = crypto::CipherSuite::from_id(1).value();
+  auto [committer, member] = StateBenchAccess::steady_state_pair(suite, static_cast<std::uint32_t>(state.range(0)));
+  State::CommitOptions options;
+  options.force_path = true;
+  auto result = committer.commit(options).value();
+  for (auto _ : state) {
+    State next = member.handle_commit(result.commit).value();
+    benchmark::DoNotOptimize(next.epoch());
+  }
+}
+BENCHMARK(BM_SteadyApplyCommitWithPath)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -155,6 +155,9 @@ class State {
   std::vector<std::pair<LeafIndex, const LeafNode*>> roster() const;
 
  private:
+  // Benchmarks build large steady-state groups directly (bench/mls_bench.cc).
+  friend struct StateBenchAccess;
+
   struct CachedProposal {
     ProposalRef ref;
     Proposal proposal;

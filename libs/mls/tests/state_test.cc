@@ -156,7 +156,7 @@ TEST_P(StateTest, CredentialValidatorIsConsulted) {
   EXPECT_STREQ(refused.error().message(), "credential not issued by our CA");
 }
 
-INSTANTIATE_TEST_SUITE_P(Suites, StateTest, ::testing::Values(1, 2, 3, 5, 7),
+INSTANTIATE_TEST_SUITE_P(Suites, StateTest, ::testing::Values(1, 2, 3, 5, 7, 0xF0A1),
                          [](const auto& param_info) { return "Suite" + std::to_string(param_info.param); });
 
 // Fifty members and a few hundred random operations: adds, removes, updates,

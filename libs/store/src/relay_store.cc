@@ -185,6 +185,14 @@ ErrorOr<std::vector<Device>> RelayStore::devices_of_user(std::string_view user_i
   return devices;
 }
 
+ErrorOr<std::vector<Device>> RelayStore::revoked_devices() {
+  Transaction transaction = TRY(database_->begin_read());
+  std::vector<Row> rows = TRY(transaction.query(std::string(kSelectDevice) + " WHERE revoked <> 0 ORDER BY id"));
+  std::vector<Device> devices;
+  for (const Row& row : rows) devices.push_back(device_from_row(row));
+  return devices;
+}
+
 ErrorOr<bool> RelayStore::revoke_device(std::string_view device_id) {
   return write<bool>([&](Transaction& transaction) -> ErrorOr<bool> {
     std::int64_t updated = TRY(transaction.execute("UPDATE devices SET revoked = 1 WHERE id = ?", {device_id}));

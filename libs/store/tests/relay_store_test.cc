@@ -79,6 +79,10 @@ TEST_P(RelayStoreTest, DevicesLookupAndRevocation) {
   EXPECT_TRUE(found->revoked);
   ASSERT_OK_AND_ASSIGN(auto claimed, store->claim_key_package("d1"));
   EXPECT_FALSE(claimed.has_value());
+  ASSERT_OK_AND_ASSIGN(auto revoked_list, store->revoked_devices());
+  ASSERT_EQ(revoked_list.size(), 1u);
+  EXPECT_EQ(revoked_list[0].id, "d1");
+  EXPECT_EQ(revoked_list[0].certificate_fingerprint, (Bytes{1, 2, 3}));
   ASSERT_OK_AND_ASSIGN(found, store->device("nobody"));
   EXPECT_FALSE(found.has_value());
 }

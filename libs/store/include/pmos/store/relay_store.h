@@ -151,6 +151,9 @@ class RelayStore {
   // Returns false for an unknown device. A revoked device receives no more
   // queue entries; its key packages are deleted.
   ErrorOr<bool> revoke_device(std::string_view device_id);
+  // Every revoked device, for a server's in-memory revocation set (which its
+  // TLS layer asks on each handshake; a database round trip there is too slow).
+  ErrorOr<std::vector<Device>> revoked_devices();
 
   // One-time enrollment tokens, stored by hash: whoever reads the database
   // learns no token. Consumption is atomic: of any number of concurrent

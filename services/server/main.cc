@@ -1,0 +1,47 @@
+// pmos-server: the PMOS back end (issue 5: the relay role and the
+// enrollment part of the authority role). docs/server.md is the manual.
+#include <cstdio>
+#include <string_view>
+
+#include "src/commands.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(usage: pmos-server COMMAND --data DIR [options]
+
+commands:
+  init --data DIR [--org NAME] [--san-dns localhost] [--san-ip 127.0.0.1] [--database DB]
+      create the org CA, the server's TLS certificate and the database (never overwrites)
+  enroll-token --data DIR --user USER [--ttl 24h] [--database DB]
+      print a one-time enrollment token for USER (only its hash is stored)
+  revoke --data DIR [--database DB] DEVICE
+      revoke a device: its connections close and new ones are refused within a second
+  run --data DIR [--listen 127.0.0.1:8443] [--database DB] [--threads 2] [--workers 2]
+      [--max-frame-bytes 2097152] [--retention 30d]
+      serve POST /v1/enroll, the relay WebSocket /v1/relay, /healthz and /metrics
+
+DB: a SQLite file (default DIR/relay.db) or a PostgreSQL URI (postgres://...);
+$PMOS_DATABASE is used when --database is absent. See docs/server.md.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace pmos::server;
+  auto options = Options::parse(argc, argv, {"help"});
+  if (!options) {
+    std::fprintf(stderr, "pmos-server: %s\n%s", options.error().message(), kUsage);
+    return 2;
+  }
+  std::string_view command = options->command();
+  if (command.empty() || command == "help" || options->has("help")) {
+    std::fputs(kUsage, command.empty() && !options->has("help") ? stderr : stdout);
+    return command.empty() && !options->has("help") ? 2 : 0;
+  }
+  if (command == "init") return command_init(*options);
+  if (command == "enroll-token") return command_enroll_token(*options);
+  if (command == "revoke") return command_revoke(*options);
+  if (command == "run") return command_run(*options);
+  std::fprintf(stderr, "pmos-server: unknown command %s\n%s", options->command().c_str(), kUsage);
+  return 2;
+}

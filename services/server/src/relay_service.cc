@@ -1,0 +1,574 @@
+#include "relay_service.h"
+
+#include <algorithm>
+#include <deque>
+#include <set>
+#include <thread>
+#include <variant>
+
+#include "log.h"
+#include "pmos/crypto/random.h"
+#include "pmos/mls/mls_message.h"
+#include "relay.pb.h"
+
+namespace pmos::server {
+
+namespace pb = ::pmos::relay::v1;
+
+struct RelayService::Connection {
+  std::shared_ptr<net::WebSocketSession> session;
+  std::string device_id;
+  std::string user_id;
+
+  std::mutex mutex;
+  std::deque<std::function<void()>> tasks;  // guarded by mutex
+  bool running = false;                     // a drain is scheduled or running; guarded
+  bool pump_pending = false;                // guarded
+  bool closed = false;                      // guarded
+
+  // Touched only by this connection's serial tasks.
+  std::int64_t sent_seq = 0;           // the last seq pushed
+  std::deque<std::int64_t> in_flight;  // pushed, not yet acked, ascending
+};
+
+namespace {
+
+Bytes to_bytes_of(const std::string& text) { return Bytes(text.begin(), text.end()); }
+std::string to_string_of(BytesView bytes) { return std::string(as_string(bytes)); }
+
+Bytes serialize(const pb::ServerFrame& frame) {
+  Bytes out(frame.ByteSizeLong());
+  frame.SerializeToArray(out.data(), static_cast<int>(out.size()));
+  return out;
+}
+
+pb::Response response_for(const pb::ClientFrame& frame, pb::Status status, std::string_view error = {}) {
+  pb::Response response;
+  response.set_request_id(frame.request_id());
+  response.set_status(status);
+  if (!error.empty()) response.set_error(std::string(error));
+  return response;
+}
+
+// The routing fields of an MLS handshake or application message: all the
+// relay reads of it (ARCHITECTURE.md: the relay sees ciphertext and routing
+// metadata only).
+struct MlsHeader {
+  Bytes group_id;
+  std::int64_t epoch = 0;
+  mls::ContentType content_type = mls::ContentType::kApplication;
+};
+
+ErrorOr<MlsHeader> parse_mls_header(BytesView message) {
+  mls::MlsMessage decoded = TRY(tls::decode<mls::MlsMessage>(message));
+  MlsHeader header;
+  std::uint64_t epoch = 0;
+  if (const auto* plain = std::get_if<mls::PublicMessage>(&decoded.message)) {
+    header.group_id = plain->content.group_id;
+    epoch = plain->content.epoch;
+    header.content_type = plain->content.content_type();
+  } else if (const auto* sealed = std::get_if<mls::PrivateMessage>(&decoded.message)) {
+    header.group_id = sealed->group_id;
+    epoch = sealed->epoch;
+    header.content_type = sealed->content_type;
+  } else {
+    return Error::invalid_argument("not an MLS PublicMessage or PrivateMessage");
+  }
+  if (epoch > static_cast<std::uint64_t>(INT64_MAX)) return Error::invalid_argument("epoch out of range");
+  header.epoch = static_cast<std::int64_t>(epoch);
+  return header;
+}
+
+bool is_mls(BytesView message, mls::WireFormat wire_format) {
+  auto decoded = tls::decode<mls::MlsMessage>(message);
+  return decoded.has_value() && decoded->wire_format() == wire_format;
+}
+
+pb::Delivery::Kind to_proto(store::MessageKind kind) {
+  switch (kind) {
+    case store::MessageKind::kApplication: return pb::Delivery::APPLICATION;
+    case store::MessageKind::kProposal: return pb::Delivery::PROPOSAL;
+    case store::MessageKind::kCommit: return pb::Delivery::COMMIT;
+    case store::MessageKind::kWelcome: return pb::Delivery::WELCOME;
+  }
+  return pb::Delivery::KIND_UNSPECIFIED;
+}
+
+// Device ids are what the enrollment endpoint hands out; refusing anything
+// else early keeps junk out of the store and the logs.
+bool plausible_device_id(std::string_view id) { return !id.empty() && id.size() <= 64; }
+
+std::int64_t millis_since_epoch(store::TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+RelayService::RelayService(store::RelayStore& store, RelayConfig config)
+    : store_(store), config_(config), pool_(config.workers) {}
+
+RelayService::~RelayService() { shutdown(); }
+
+void RelayService::shutdown() {
+  // Completions of group-commit writes post to the pool; they must all have
+  // run before the pool stops, or their connections never hear the answer
+  // and the store could call into a destroyed service.
+  while (store_ops_in_flight_.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  pool_.stop();
+  std::lock_guard lock(registry_mutex_);
+  by_session_.clear();
+  by_device_.clear();
+}
+
+net::WebSocketHandlers RelayService::handlers() {
+  net::WebSocketHandlers handlers;
+  handlers.on_open = [this](const std::shared_ptr<net::WebSocketSession>& session) { on_open(session); };
+  handlers.on_message = [this](net::WebSocketSession& session, Bytes message) {
+    on_message(session, std::move(message));
+  };
+  handlers.on_close = [this](net::WebSocketSession& session, const net::CloseInfo&) { on_close(session); };
+  return handlers;
+}
+
+std::size_t RelayService::connection_count() const {
+  std::lock_guard lock(registry_mutex_);
+  return by_session_.size();
+}
+
+// ---- connections
+
+void RelayService::on_open(const std::shared_ptr<net::WebSocketSession>& session) {
+  // libs/net verified the certificate against the org CA and asked the
+  // revocation set (accept_peer). The CA signs CN = device id and OU = user
+  // id only at enrollment, so the names are as trustworthy as the CA key.
+  const auto& peer = session->peer();
+  if (!peer || !plausible_device_id(peer->common_name) || peer->organizational_units.empty()) {
+    session->close(net::CloseCode::kPolicyViolation, "a device certificate is required");
+    return;
+  }
+  auto connection = std::make_shared<Connection>();
+  connection->session = session;
+  connection->device_id = peer->common_name;
+  connection->user_id = peer->organizational_units.front();
+  {
+    std::lock_guard lock(registry_mutex_);
+    by_session_[session->id()] = connection;
+    by_device_.emplace(connection->device_id, connection);
+  }
+  log("info", "device connected", {{"device", connection->device_id}, {"session", session->id()}});
+  // Whatever waited while the device was away goes out first.
+  wake(connection);
+}
+
+void RelayService::on_close(net::WebSocketSession& session) {
+  std::shared_ptr<Connection> connection;
+  {
+    std::lock_guard lock(registry_mutex_);
+    auto it = by_session_.find(session.id());
+    if (it == by_session_.end()) return;
+    connection = it->second;
+    by_session_.erase(it);
+    auto [begin, end] = by_device_.equal_range(connection->device_id);
+    for (auto entry = begin; entry != end; ++entry) {
+      if (entry->second == connection) {
+        by_device_.erase(entry);
+        break;
+      }
+    }
+  }
+  // Tasks already queued still run: an ack that arrived just before the
+  // close must reach the store. Nothing new is queued, and pump stops.
+  std::lock_guard lock(connection->mutex);
+  connection->closed = true;
+}
+
+std::shared_ptr<RelayService::Connection> RelayService::find(std::uint64_t session_id) const {
+  std::lock_guard lock(registry_mutex_);
+  auto it = by_session_.find(session_id);
+  return it == by_session_.end() ? nullptr : it->second;
+}
+
+void RelayService::on_message(net::WebSocketSession& session, Bytes message) {
+  std::shared_ptr<Connection> connection = find(session.id());
+  if (!connection) return;
+  auto frame = std::make_shared<pb::ClientFrame>();
+  // A frame that is not a ClientFrame means a broken or hostile client:
+  // close this connection (only this one) rather than guess.
+  if (!frame->ParseFromArray(message.data(), static_cast<int>(message.size())) ||
+      frame->op_case() == pb::ClientFrame::OP_NOT_SET) {
+    log("warning", "malformed frame; closing", {{"device", connection->device_id}, {"bytes", message.size()}});
+    session.close(net::CloseCode::kProtocolError, "malformed frame");
+    return;
+  }
+  messages_in_.fetch_add(1);
+  run_serial(connection, [this, connection, frame] { handle(connection, *frame); });
+}
+
+void RelayService::run_serial(const std::shared_ptr<Connection>& connection, std::function<void()> task) {
+  {
+    std::lock_guard lock(connection->mutex);
+    if (connection->closed) return;  // on_close has run: no frame can follow
+    connection->tasks.push_back(std::move(task));
+    if (connection->running) return;
+    connection->running = true;
+  }
+  pool_.post([this, connection] { drain(connection); });
+}
+
+void RelayService::drain(const std::shared_ptr<Connection>& connection) {
+  // A bounded number per turn, so one busy device cannot hold a worker
+  // while others wait.
+  for (int done = 0; done < 32; ++done) {
+    std::function<void()> task;
+    {
+      std::lock_guard lock(connection->mutex);
+      if (connection->tasks.empty()) {
+        connection->running = false;
+        return;
+      }
+      task = std::move(connection->tasks.front());
+      connection->tasks.pop_front();
+    }
+    task();
+  }
+  pool_.post([this, connection] { drain(connection); });
+}
+
+// ---- delivery
+
+void RelayService::wake(const std::shared_ptr<Connection>& connection) {
+  {
+    std::lock_guard lock(connection->mutex);
+    if (connection->pump_pending || connection->closed) return;
+    connection->pump_pending = true;
+  }
+  run_serial(connection, [this, connection] { pump(*connection); });
+}
+
+void RelayService::wake_device(const std::string& device_id) {
+  std::vector<std::shared_ptr<Connection>> connections;
+  {
+    std::lock_guard lock(registry_mutex_);
+    auto [begin, end] = by_device_.equal_range(device_id);
+    for (auto it = begin; it != end; ++it) connections.push_back(it->second);
+  }
+  for (const auto& connection : connections) wake(connection);
+}
+
+void RelayService::wake_devices(const std::vector<std::string>& device_ids) {
+  for (const std::string& device_id : device_ids) wake_device(device_id);
+}
+
+void RelayService::pump(Connection& connection) {
+  {
+    // Cleared before the fetch: a wake-up that arrives during it schedules
+    // another pump, so no queue entry is left waiting for the next event.
+    std::lock_guard lock(connection.mutex);
+    connection.pump_pending = false;
+    if (connection.closed) return;
+  }
+  if (connection.in_flight.size() >= config_.delivery_window) return;  // the next ack wakes us
+  std::size_t room = config_.delivery_window - connection.in_flight.size();
+  auto fetched = store_.fetch(connection.device_id, connection.sent_seq, room);
+  if (!fetched) {
+    log("error", "fetch failed", {{"device", connection.device_id}, {"error", fetched.error().to_string()},
+                                  {"detail", store::last_error_detail()}});
+    return;
+  }
+  for (store::QueuedMessage& message : *fetched) {
+    pb::ServerFrame frame;
+    pb::Delivery* delivery = frame.mutable_delivery();
+    delivery->set_seq(message.seq);
+    delivery->set_kind(to_proto(message.kind));
+    delivery->set_group_id(to_string_of(message.group_id));
+    delivery->set_sender_device(message.sender_device);
+    delivery->set_epoch(message.epoch);
+    delivery->set_message(to_string_of(message.body));
+    delivery->set_created_at_ms(millis_since_epoch(message.created_at));
+    if (!connection.session->send(serialize(frame))) return;  // closing; the device re-fetches on reconnect
+    connection.sent_seq = message.seq;
+    connection.in_flight.push_back(message.seq);
+    deliveries_out_.fetch_add(1);
+  }
+}
+
+// ---- requests
+
+void RelayService::respond(Connection& connection, const pb::Response& response) {
+  pb::ServerFrame frame;
+  *frame.mutable_response() = response;
+  connection.session->send(serialize(frame));
+}
+
+void RelayService::handle(const std::shared_ptr<Connection>& connection, const pb::ClientFrame& frame) {
+  switch (frame.op_case()) {
+    case pb::ClientFrame::kPublishKeyPackages: publish_key_packages(*connection, frame); return;
+    case pb::ClientFrame::kClaimKeyPackages: claim_key_packages(*connection, frame); return;
+    case pb::ClientFrame::kCreateGroup: create_group(*connection, frame); return;
+    case pb::ClientFrame::kSendCommit: send_commit(connection, frame); return;
+    case pb::ClientFrame::kSendMessage: send_message(connection, frame); return;
+    case pb::ClientFrame::kAck: ack(connection, frame); return;
+    case pb::ClientFrame::kUploadAttachment: upload_attachment(*connection, frame); return;
+    case pb::ClientFrame::kDownloadAttachment: download_attachment(*connection, frame); return;
+    case pb::ClientFrame::OP_NOT_SET: break;
+  }
+  respond(*connection, response_for(frame, pb::INVALID, "no operation"));
+}
+
+void RelayService::publish_key_packages(Connection& connection, const pb::ClientFrame& frame) {
+  const pb::PublishKeyPackages& request = frame.publish_key_packages();
+  if (static_cast<std::size_t>(request.key_packages_size()) > config_.max_key_packages_per_publish)
+    return respond(connection, response_for(frame, pb::TOO_LARGE, "too many key packages in one publish"));
+  std::vector<Bytes> packages;
+  for (const std::string& package : request.key_packages()) {
+    if (package.size() > config_.max_key_package_bytes)
+      return respond(connection, response_for(frame, pb::TOO_LARGE, "key package too large"));
+    // Parsed, not verified: claimers validate signatures and credentials
+    // (RFC 9420 §10.1); the relay only keeps junk out of its queues.
+    if (!is_mls(as_bytes(package), mls::WireFormat::kKeyPackage))
+      return respond(connection, response_for(frame, pb::INVALID, "not an MLSMessage holding a KeyPackage"));
+    packages.push_back(to_bytes_of(package));
+  }
+  std::optional<BytesView> last_resort;
+  if (!request.last_resort().empty()) {
+    if (!is_mls(as_bytes(request.last_resort()), mls::WireFormat::kKeyPackage))
+      return respond(connection, response_for(frame, pb::INVALID, "last_resort is not an MLS KeyPackage"));
+    last_resort = as_bytes(request.last_resort());
+  }
+  auto published = store_.publish_key_packages(connection.device_id, packages, last_resort);
+  if (!published) return respond(connection, response_for(frame, pb::INTERNAL, "store error"));
+  respond(connection, response_for(frame, pb::OK));
+}
+
+void RelayService::claim_key_packages(Connection& connection, const pb::ClientFrame& frame) {
+  const pb::ClaimKeyPackages& request = frame.claim_key_packages();
+  std::vector<std::string> targets;
+  if (!request.user_id().empty()) {
+    auto devices = store_.devices_of_user(request.user_id());
+    if (!devices) return respond(connection, response_for(frame, pb::INTERNAL, "store error"));
+    for (const store::Device& device : *devices)
+      if (!device.revoked) targets.push_back(device.id);
+  }
+  for (const std::string& device_id : request.device_ids()) {
+    if (!plausible_device_id(device_id)) return respond(connection, response_for(frame, pb::INVALID, "bad device id"));
+    targets.push_back(device_id);
+  }
+  std::sort(targets.begin(), targets.end());
+  targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+  std::erase(targets, connection.device_id);
+  if (targets.size() > config_.max_group_members)
+    return respond(connection, response_for(frame, pb::TOO_LARGE, "too many devices"));
+
+  pb::Response response = response_for(frame, pb::OK);
+  for (const std::string& device_id : targets) {
+    auto claimed = store_.claim_key_package(device_id);
+    if (!claimed) return respond(connection, response_for(frame, pb::INTERNAL, "store error"));
+    if (!claimed->has_value()) continue;
+    pb::ClaimedKeyPackage* out = response.add_key_packages();
+    out->set_device_id(device_id);
+    out->set_key_package(to_string_of((*claimed)->key_package));
+    out->set_last_resort((*claimed)->last_resort);
+  }
+  if (response.key_packages_size() == 0) {
+    response.set_status(pb::NOT_FOUND);
+    response.set_error("no key package available for those devices");
+  }
+  respond(connection, response);
+}
+
+void RelayService::create_group(Connection& connection, const pb::ClientFrame& frame) {
+  const pb::CreateGroup& request = frame.create_group();
+  if (request.group_id().empty() || request.group_id().size() > config_.max_group_id_bytes)
+    return respond(connection, response_for(frame, pb::INVALID, "group id must be 1-255 bytes"));
+  if (static_cast<std::size_t>(request.member_devices_size()) >= config_.max_group_members)
+    return respond(connection, response_for(frame, pb::TOO_LARGE, "too many members"));
+  std::vector<std::string> members(request.member_devices().begin(), request.member_devices().end());
+  members.push_back(connection.device_id);
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  for (const std::string& member : members) {
+    if (!plausible_device_id(member)) return respond(connection, response_for(frame, pb::INVALID, "bad device id"));
+    auto device = store_.device(member);
+    if (!device) return respond(connection, response_for(frame, pb::INTERNAL, "store error"));
+    if (!device->has_value() || (*device)->revoked)
+      return respond(connection, response_for(frame, pb::NOT_FOUND, "unknown or revoked member device"));
+  }
+  auto created = store_.create_group(as_bytes(request.group_id()), members);
+  if (!created) return respond(connection, response_for(frame, pb::INTERNAL, "store error"));
+  if (!*created) return respond(connection, response_for(frame, pb::ALREADY_EXISTS, "group id taken"));
+  pb::Response response = response_for(frame, pb::OK);
+  response.set_epoch(0);
+  respond(connection, response);
+}
+
+void RelayService::send_message(const std::shared_ptr<Connection>& connection, const pb::ClientFrame& frame) {
+  const pb::SendMessage& request = frame.send_message();
+  if (request.client_message_id().empty() || request.client_message_id().size() > config_.max_client_message_id_bytes)
+    return respond(*connection, response_for(frame, pb::INVALID, "client_message_id must be 1-64 bytes"));
+  auto header = parse_mls_header(as_bytes(request.message()));
+  if (!header) return respond(*connection, response_for(frame, pb::INVALID, header.error().message()));
+  store::OutgoingMessage message;
+  switch (header->content_type) {
+    case mls::ContentType::kApplication: message.kind = store::MessageKind::kApplication; break;
+    case mls::ContentType::kProposal: message.kind = store::MessageKind::kProposal; break;
+    default:
+      return respond(*connection, response_for(frame, pb::INVALID, "commits go in SendCommit"));
+  }
+  message.group_id = header->group_id;
+  message.sender_device = connection->device_id;
+  message.message_id = to_bytes_of(request.client_message_id());
+  message.epoch = header->epoch;
+  message.body = to_bytes_of(request.message());
+
+  std::uint64_t request_id = frame.request_id();
+  Bytes group_id = header->group_id;
+  store_ops_in_flight_.fetch_add(1);
+  store_.send_message_async(std::move(message), [this, connection, request_id, group_id](
+                                                    ErrorOr<store::SendResult> result) {
+    // On the store's writer thread: hand over at once.
+    pool_.post([this, connection, request_id, group_id, result = std::move(result)] {
+      pb::Response response;
+      response.set_request_id(request_id);
+      if (!result) {
+        response.set_status(pb::INTERNAL);
+        response.set_error("store error; resend with the same client_message_id");
+      } else {
+        response.set_recipients(result->recipients);
+        switch (result->status) {
+          case store::SendStatus::kQueued: response.set_status(pb::OK); break;
+          case store::SendStatus::kDuplicate: response.set_status(pb::DUPLICATE); break;
+          case store::SendStatus::kNoSuchGroup: response.set_status(pb::NO_SUCH_GROUP); break;
+          case store::SendStatus::kNotMember: response.set_status(pb::NOT_MEMBER); break;
+        }
+      }
+      respond(*connection, response);
+      if (result && result->status == store::SendStatus::kQueued && result->recipients > 0) {
+        auto group = store_.group(group_id);
+        if (group && group->has_value()) wake_devices((*group)->members);
+      }
+      store_ops_in_flight_.fetch_sub(1);
+    });
+  });
+}
+
+void RelayService::send_commit(const std::shared_ptr<Connection>& connection, const pb::ClientFrame& frame) {
+  const pb::SendCommit& request = frame.send_commit();
+  if (request.client_message_id().empty() || request.client_message_id().size() > config_.max_client_message_id_bytes)
+    return respond(*connection, response_for(frame, pb::INVALID, "client_message_id must be 1-64 bytes"));
+  auto header = parse_mls_header(as_bytes(request.commit()));
+  if (!header) return respond(*connection, response_for(frame, pb::INVALID, header.error().message()));
+  if (header->content_type != mls::ContentType::kCommit)
+    return respond(*connection, response_for(frame, pb::INVALID, "SendCommit carries a commit"));
+
+  store::CommitRequest commit;
+  commit.group_id = header->group_id;
+  commit.sender_device = connection->device_id;
+  commit.message_id = to_bytes_of(request.client_message_id());
+  commit.epoch = header->epoch;
+  commit.commit = to_bytes_of(request.commit());
+  std::vector<std::string> to_wake;
+  for (const std::string& device : request.add_devices()) {
+    if (!plausible_device_id(device)) return respond(*connection, response_for(frame, pb::INVALID, "bad device id"));
+    commit.add_devices.push_back(device);
+  }
+  for (const std::string& device : request.remove_devices()) {
+    if (!plausible_device_id(device)) return respond(*connection, response_for(frame, pb::INVALID, "bad device id"));
+    commit.remove_devices.push_back(device);
+    to_wake.push_back(device);
+  }
+  for (const pb::WelcomeFor& welcome : request.welcomes()) {
+    if (welcome.recipient_devices_size() == 0 || !is_mls(as_bytes(welcome.welcome()), mls::WireFormat::kWelcome))
+      return respond(*connection, response_for(frame, pb::INVALID, "a welcome needs recipients and an MLS Welcome"));
+    store::Welcome out;
+    for (const std::string& device : welcome.recipient_devices()) {
+      if (!plausible_device_id(device)) return respond(*connection, response_for(frame, pb::INVALID, "bad device id"));
+      out.recipients.push_back(device);
+      to_wake.push_back(device);
+    }
+    out.body = to_bytes_of(welcome.welcome());
+    commit.welcomes.push_back(std::move(out));
+  }
+
+  std::uint64_t request_id = frame.request_id();
+  Bytes group_id = header->group_id;
+  store_ops_in_flight_.fetch_add(1);
+  store_.submit_commit_async(std::move(commit), [this, connection, request_id, group_id, to_wake](
+                                                    ErrorOr<store::CommitResult> result) {
+    pool_.post([this, connection, request_id, group_id, to_wake, result = std::move(result)] {
+      pb::Response response;
+      response.set_request_id(request_id);
+      if (!result) {
+        response.set_status(pb::INTERNAL);
+        response.set_error("store error; resend with the same client_message_id");
+      } else {
+        response.set_epoch(result->epoch);
+        switch (result->status) {
+          case store::CommitStatus::kAccepted: response.set_status(pb::OK); break;
+          case store::CommitStatus::kDuplicate: response.set_status(pb::DUPLICATE); break;
+          case store::CommitStatus::kEpochConflict:
+            response.set_status(pb::EPOCH_CONFLICT);
+            response.set_error("another commit won this epoch");
+            break;
+          case store::CommitStatus::kNoSuchGroup: response.set_status(pb::NO_SUCH_GROUP); break;
+          case store::CommitStatus::kNotMember: response.set_status(pb::NOT_MEMBER); break;
+        }
+      }
+      respond(*connection, response);
+      if (result && result->status == store::CommitStatus::kAccepted) {
+        auto group = store_.group(group_id);
+        if (group && group->has_value()) wake_devices((*group)->members);
+        wake_devices(to_wake);
+      }
+      store_ops_in_flight_.fetch_sub(1);
+    });
+  });
+}
+
+void RelayService::ack(const std::shared_ptr<Connection>& connection, const pb::ClientFrame& frame) {
+  // Never past what was pushed: a client acking ahead would delete messages
+  // it has not seen.
+  std::int64_t up_to = std::min(frame.ack().up_to_seq(), connection->sent_seq);
+  if (up_to <= 0) return;
+  while (!connection->in_flight.empty() && connection->in_flight.front() <= up_to) connection->in_flight.pop_front();
+  store_ops_in_flight_.fetch_add(1);
+  store_.ack_async(connection->device_id, up_to, [this, connection](ErrorOr<std::int64_t> result) {
+    if (!result)
+      log("error", "ack failed", {{"device", connection->device_id}, {"error", result.error().to_string()}});
+    store_ops_in_flight_.fetch_sub(1);
+  });
+  // The window opened: push what waits (acked entries are at or below
+  // sent_seq, so the fetch never returns them even before the delete commits).
+  wake(connection);
+}
+
+void RelayService::upload_attachment(Connection& connection, const pb::ClientFrame& frame) {
+  const pb::UploadAttachment& request = frame.upload_attachment();
+  if (request.data().empty()) return respond(connection, response_for(frame, pb::INVALID, "empty attachment"));
+  if (request.data().size() > config_.max_attachment_bytes)
+    return respond(connection, response_for(frame, pb::TOO_LARGE, "attachment over the size limit"));
+  std::chrono::seconds ttl = config_.attachment_ttl;
+  if (request.ttl_seconds() > 0) ttl = std::min(ttl, std::chrono::seconds(request.ttl_seconds()));
+  // The id is a capability: 128 random bits, handed by the uploader to the
+  // group inside an encrypted message. Whoever has it may download.
+  Bytes id = crypto::random_bytes(16);
+  auto stored = store_.put_attachment(id, connection.device_id, as_bytes(request.data()),
+                                      std::chrono::system_clock::now() + ttl);
+  if (!stored) return respond(connection, response_for(frame, pb::INTERNAL, "store error"));
+  if (!*stored) return respond(connection, response_for(frame, pb::INTERNAL, "attachment id collision; retry"));
+  pb::Response response = response_for(frame, pb::OK);
+  response.set_attachment_id(to_string_of(id));
+  respond(connection, response);
+}
+
+void RelayService::download_attachment(Connection& connection, const pb::ClientFrame& frame) {
+  const std::string& id = frame.download_attachment().attachment_id();
+  if (id.empty() || id.size() > 64) return respond(connection, response_for(frame, pb::INVALID, "bad attachment id"));
+  auto data = store_.attachment(as_bytes(id));
+  if (!data) return respond(connection, response_for(frame, pb::INTERNAL, "store error"));
+  if (!data->has_value()) return respond(connection, response_for(frame, pb::NOT_FOUND, "no such attachment"));
+  pb::Response response = response_for(frame, pb::OK);
+  response.set_attachment(to_string_of(**data));
+  respond(connection, response);
+}
+
+}  // namespace pmos::server

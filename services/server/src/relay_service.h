@@ -1,0 +1,112 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "pmos/net/websocket.h"
+#include "pmos/store/relay_store.h"
+#include "worker_pool.h"
+
+namespace pmos::relay::v1 {
+class ClientFrame;
+class Response;
+}  // namespace pmos::relay::v1
+
+namespace pmos::server {
+
+struct RelayConfig {
+  std::size_t workers = 2;
+  // Deliveries sent to one connection and not yet acked. The relay stops
+  // pushing at this many and resumes on the ack, so a slow device never
+  // overflows libs/net's outgoing queue (Limits::ws_queue_depth, which must
+  // be larger) and a large backlog streams instead of arriving at once.
+  std::size_t delivery_window = 128;
+  std::size_t max_key_packages_per_publish = 100;
+  std::size_t max_key_package_bytes = 64 * 1024;
+  std::size_t max_client_message_id_bytes = 64;
+  std::size_t max_group_id_bytes = 255;
+  std::size_t max_group_members = 10'000;
+  std::size_t max_attachment_bytes = 1024 * 1024;
+  std::chrono::seconds attachment_ttl = std::chrono::hours(24 * 7);
+};
+
+// The relay role (MLS Delivery Service, issue 5) behind the WebSocket route
+// /v1/relay: one connection per device session, authenticated by libs/net
+// with the device certificate (CN = device id, OU = user id); frames are
+// proto/relay.proto (docs/formats/relay.md).
+//
+// Per connection, requests are handled one after another on a worker pool
+// (store calls block; WebSocket callbacks must not), while writes go through
+// the store's group commit asynchronously, so one device can pipeline sends.
+// Deliveries are pushed from the device's durable queue, in sequence order,
+// at most RelayConfig::delivery_window unacked at a time.
+//
+// Thread-safe. The store must outlive the service. Shut down in this order:
+// net::Server::shutdown, RelayService::shutdown, then destroy the store.
+class RelayService {
+ public:
+  RelayService(store::RelayStore& store, RelayConfig config);
+  ~RelayService();
+  RelayService(const RelayService&) = delete;
+  RelayService& operator=(const RelayService&) = delete;
+
+  net::WebSocketHandlers handlers();
+
+  // Waits for the store operations in flight to complete, then stops the
+  // workers.
+  void shutdown();
+
+  std::size_t connection_count() const;
+  std::uint64_t messages_in() const { return messages_in_.load(); }
+  std::uint64_t deliveries_out() const { return deliveries_out_.load(); }
+
+  struct Connection;
+
+ private:
+  void on_open(const std::shared_ptr<net::WebSocketSession>& session);
+  void on_message(net::WebSocketSession& session, Bytes message);
+  void on_close(net::WebSocketSession& session);
+
+  std::shared_ptr<Connection> find(std::uint64_t session_id) const;
+  // Runs `task` after the connection's earlier tasks, on a worker.
+  void run_serial(const std::shared_ptr<Connection>& connection, std::function<void()> task);
+  void drain(const std::shared_ptr<Connection>& connection);
+  // Schedules a push of the device's queue to this connection.
+  void wake(const std::shared_ptr<Connection>& connection);
+  void wake_device(const std::string& device_id);
+  void wake_devices(const std::vector<std::string>& device_ids);
+  void pump(Connection& connection);
+
+  void handle(const std::shared_ptr<Connection>& connection, const relay::v1::ClientFrame& frame);
+  void respond(Connection& connection, const relay::v1::Response& response);
+
+  void publish_key_packages(Connection& connection, const relay::v1::ClientFrame& frame);
+  void claim_key_packages(Connection& connection, const relay::v1::ClientFrame& frame);
+  void create_group(Connection& connection, const relay::v1::ClientFrame& frame);
+  void send_message(const std::shared_ptr<Connection>& connection, const relay::v1::ClientFrame& frame);
+  void send_commit(const std::shared_ptr<Connection>& connection, const relay::v1::ClientFrame& frame);
+  void ack(const std::shared_ptr<Connection>& connection, const relay::v1::ClientFrame& frame);
+  void upload_attachment(Connection& connection, const relay::v1::ClientFrame& frame);
+  void download_attachment(Connection& connection, const relay::v1::ClientFrame& frame);
+
+  store::RelayStore& store_;
+  RelayConfig config_;
+  WorkerPool pool_;
+
+  mutable std::mutex registry_mutex_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Connection>> by_session_;
+  std::unordered_multimap<std::string, std::shared_ptr<Connection>> by_device_;
+
+  // Asynchronous store operations whose completion has not yet run.
+  std::atomic<std::int64_t> store_ops_in_flight_{0};
+  std::atomic<std::uint64_t> messages_in_{0};
+  std::atomic<std::uint64_t> deliveries_out_{0};
+};
+
+}  // namespace pmos::server

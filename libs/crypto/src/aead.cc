@@ -28,6 +28,36 @@ ErrorOr<Bytes> Aead::open(BytesView key, BytesView nonce, BytesView aad, BytesVi
 
 namespace {
 
+// OpenSSL and Botan take int lengths; MLS and HPKE messages are far below
+// this, and GCM's own limit (2^36 - 32 bytes) is above it.
+ErrorOr<void> check_sizes(const Aead& aead, BytesView key, BytesView nonce, BytesView aad, std::size_t body) {
+  if (key.size() != aead.key_size()) return Error::invalid_argument("AEAD key has the wrong length");
+  if (nonce.size() != aead.nonce_size()) return Error::invalid_argument("AEAD nonce has the wrong length");
+  if (aad.size() > INT_MAX || body > INT_MAX - 64) return Error::invalid_argument("AEAD input is larger than 2 GiB");
+  return {};
+}
+
+}  // namespace
+
+ErrorOr<void> Aead::seal_into(BytesView key, BytesView nonce, BytesView aad, BytesView plaintext,
+                              MutableBytesView out) const {
+  TRY(check_sizes(*this, key, nonce, aad, plaintext.size()));
+  if (out.size() != plaintext.size() + tag_size())
+    return Error::invalid_argument("AEAD output buffer is not plaintext size + tag size");
+  return seal_checked(key, nonce, aad, plaintext, out);
+}
+
+ErrorOr<void> Aead::open_into(BytesView key, BytesView nonce, BytesView aad, BytesView ciphertext,
+                              MutableBytesView out) const {
+  if (ciphertext.size() < tag_size()) return Error::crypto("AEAD ciphertext is shorter than its tag");
+  std::size_t body = ciphertext.size() - tag_size();
+  TRY(check_sizes(*this, key, nonce, aad, body));
+  if (out.size() != body) return Error::invalid_argument("AEAD output buffer is not ciphertext size - tag size");
+  return open_checked(key, nonce, aad, ciphertext, out);
+}
+
+namespace {
+
 // AES-GCM and ChaCha20-Poly1305 through OpenSSL's EVP interface. The cipher
 // is fetched once; each thread keeps one EVP_CIPHER_CTX per algorithm, so a
 // call costs a key setup and the data, not allocations and fetches.
@@ -47,11 +77,8 @@ class EvpAead final : public Aead {
   std::size_t nonce_size() const override { return 12; }
   std::size_t tag_size() const override { return 16; }
 
-  ErrorOr<void> seal_into(BytesView key, BytesView nonce, BytesView aad, BytesView plaintext,
-                          MutableBytesView out) const override {
-    TRY(check_sizes(key, nonce, aad, plaintext.size()));
-    if (out.size() != plaintext.size() + tag_size())
-      return Error::invalid_argument("AEAD output buffer is not plaintext size + tag size");
+  ErrorOr<void> seal_checked(BytesView key, BytesView nonce, BytesView aad, BytesView plaintext,
+                             MutableBytesView out) const override {
     EVP_CIPHER_CTX* ctx = context();
     int ignored = 0;  // AAD "output" length
     int length = 0;
@@ -68,12 +95,9 @@ class EvpAead final : public Aead {
     return {};
   }
 
-  ErrorOr<void> open_into(BytesView key, BytesView nonce, BytesView aad, BytesView ciphertext,
-                          MutableBytesView out) const override {
-    if (ciphertext.size() < tag_size()) return Error::crypto("AEAD ciphertext is shorter than its tag");
+  ErrorOr<void> open_checked(BytesView key, BytesView nonce, BytesView aad, BytesView ciphertext,
+                             MutableBytesView out) const override {
     std::size_t body = ciphertext.size() - tag_size();
-    TRY(check_sizes(key, nonce, aad, body));
-    if (out.size() != body) return Error::invalid_argument("AEAD output buffer is not ciphertext size - tag size");
     EVP_CIPHER_CTX* ctx = context();
     int ignored = 0;  // AAD "output" length
     int length = 0;
@@ -96,14 +120,6 @@ class EvpAead final : public Aead {
  private:
   static constexpr std::size_t kSlots = 4;
 
-  ErrorOr<void> check_sizes(BytesView key, BytesView nonce, BytesView aad, std::size_t body) const {
-    if (key.size() != key_size_) return Error::invalid_argument("AEAD key has the wrong length");
-    if (nonce.size() != nonce_size()) return Error::invalid_argument("AEAD nonce has the wrong length");
-    // OpenSSL takes int lengths; MLS and HPKE messages are far below this.
-    if (aad.size() > INT_MAX || body > INT_MAX - 64)
-      return Error::invalid_argument("AEAD input is larger than 2 GiB");
-    return {};
-  }
 
   EVP_CIPHER_CTX* context() const {
     thread_local std::array<EvpCipherCtxPtr, kSlots> contexts;

@@ -37,15 +37,24 @@ class Aead {
   virtual std::size_t tag_size() const = 0;    // Nt
 
   // Writes plaintext.size() + tag_size() bytes to `out`.
-  virtual ErrorOr<void> seal_into(BytesView key, BytesView nonce, BytesView aad,
-                                  BytesView plaintext, MutableBytesView out) const = 0;
+  ErrorOr<void> seal_into(BytesView key, BytesView nonce, BytesView aad, BytesView plaintext,
+                          MutableBytesView out) const;
   // Writes ciphertext.size() - tag_size() bytes to `out`; on failure `out`
   // is wiped, so no unauthenticated plaintext escapes.
-  virtual ErrorOr<void> open_into(BytesView key, BytesView nonce, BytesView aad,
-                                  BytesView ciphertext, MutableBytesView out) const = 0;
+  ErrorOr<void> open_into(BytesView key, BytesView nonce, BytesView aad, BytesView ciphertext,
+                          MutableBytesView out) const;
 
   ErrorOr<Bytes> seal(BytesView key, BytesView nonce, BytesView aad, BytesView plaintext) const;
   ErrorOr<Bytes> open(BytesView key, BytesView nonce, BytesView aad, BytesView ciphertext) const;
+
+ protected:
+  // The algorithm alone: seal_into/open_into have checked every length
+  // (key, nonce, output, the tag present, inputs under 2 GiB) before
+  // calling these, once for all implementations.
+  virtual ErrorOr<void> seal_checked(BytesView key, BytesView nonce, BytesView aad, BytesView plaintext,
+                                     MutableBytesView out) const = 0;
+  virtual ErrorOr<void> open_checked(BytesView key, BytesView nonce, BytesView aad, BytesView ciphertext,
+                                     MutableBytesView out) const = 0;
 };
 
 const Aead& aes128_gcm();

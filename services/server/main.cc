@@ -20,8 +20,12 @@ commands:
       [--max-frame-bytes 2097152] [--retention 30d]
       serve POST /v1/enroll, the relay WebSocket /v1/relay, /healthz and /metrics
 
-DB: a SQLite file (default DIR/relay.db) or a PostgreSQL URI (postgres://...);
-$PMOS_DATABASE is used when --database is absent. See docs/server.md.
+DB: a SQLite file (default DIR/relay.db) or a PostgreSQL URI (postgres://...).
+
+Every setting --NAME may also come from the environment as PMOS_NAME (upper case,
+'-' as '_', e.g. PMOS_DATABASE, PMOS_MAX_FRAME_BYTES) or from the TOML file named by
+--config (default DIR/pmos-server.toml, if present), as `NAME = value`; a flag beats
+the environment, which beats the file. See docs/server.md.
 )";
 
 }  // namespace
@@ -37,6 +41,10 @@ int main(int argc, char** argv) {
   if (command.empty() || command == "help" || options->has("help")) {
     std::fputs(kUsage, command.empty() && !options->has("help") ? stderr : stdout);
     return command.empty() && !options->has("help") ? 2 : 0;
+  }
+  if (auto loaded = options->load_config_file(); !loaded) {
+    std::fprintf(stderr, "pmos-server: %s\n", options->config_error().c_str());
+    return 2;
   }
   if (command == "init") return command_init(*options);
   if (command == "enroll-token") return command_enroll_token(*options);

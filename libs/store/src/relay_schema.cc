@@ -87,8 +87,14 @@ CREATE TABLE attachments (
 CREATE INDEX attachments_by_expiry ON attachments (expires_at);
 )sql";
 
+// Per-device attachment quotas sum an owner's attachments.
+constexpr std::string_view kV2 = R"sql(
+CREATE INDEX attachments_by_owner ON attachments (owner_device, expires_at);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "relay: devices, tokens, key packages, groups, queues, attachments", kV1},
+    {2, "relay: attachments by owner (quotas)", kV2},
 };
 
 }  // namespace

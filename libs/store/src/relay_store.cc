@@ -284,6 +284,12 @@ ErrorOr<std::int64_t> RelayStore::key_package_count(std::string_view device_id) 
   return row->int64(0);
 }
 
+ErrorOr<std::int64_t> RelayStore::queued_entries() {
+  Transaction transaction = TRY(database_->begin_read());
+  std::optional<Row> row = TRY(transaction.query_row("SELECT COUNT(*) FROM queue", {}));
+  return row->int64(0);
+}
+
 // ---- groups
 
 ErrorOr<bool> RelayStore::create_group(BytesView group_id, std::span<const std::string> member_devices) {
@@ -462,16 +468,24 @@ void RelayStore::ack_async(std::string device_id, std::int64_t up_to_seq,
 
 // ---- attachments
 
-ErrorOr<bool> RelayStore::put_attachment(BytesView attachment_id, std::string_view owner_device, BytesView data,
-                                         TimePoint expires_at) {
+ErrorOr<RelayStore::AttachmentPut> RelayStore::put_attachment(BytesView attachment_id, std::string_view owner_device,
+                                                              BytesView data, TimePoint expires_at,
+                                                              std::int64_t quota_bytes) {
   if (data.size() > config_.max_attachment_bytes) return Error::invalid_argument("attachment exceeds the size limit");
   std::int64_t now = now_ms();
-  return write<bool>([&](Transaction& transaction) -> ErrorOr<bool> {
+  return write<AttachmentPut>([&](Transaction& transaction) -> ErrorOr<AttachmentPut> {
+    if (quota_bytes > 0) {
+      // length() of a blob/bytea is its size in bytes on both back ends.
+      std::optional<Row> used = TRY(transaction.query_row(
+          "SELECT COALESCE(SUM(length(data)), 0) FROM attachments WHERE owner_device = ? AND expires_at > ?",
+          {owner_device, now}));
+      if (used->int64(0) + static_cast<std::int64_t>(data.size()) > quota_bytes) return AttachmentPut::kOverQuota;
+    }
     std::int64_t inserted = TRY(transaction.execute(
         "INSERT INTO attachments (id, owner_device, data, created_at, expires_at) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT DO NOTHING",
         {attachment_id, owner_device, data, now, to_ms(expires_at)}));
-    return inserted == 1;
+    return inserted == 1 ? AttachmentPut::kStored : AttachmentPut::kIdTaken;
   });
 }
 

@@ -462,6 +462,30 @@ TEST_P(RelayStoreTest, RetentionExpiresOldMessagesAndReleasesDeliveredBodies) {
   EXPECT_EQ(resent.status, SendStatus::kDuplicate);
 }
 
+TEST_P(RelayStoreTest, AttachmentQuotaCountsOnlyTheOwnersUnexpiredBlobs) {
+  auto now = std::make_shared<std::atomic<std::int64_t>>(1'700'000'000'000);
+  RelayStoreConfig config = relay_config();
+  config.clock = [now] { return TimePoint(std::chrono::milliseconds(now->load())); };
+  ASSERT_OK_AND_ASSIGN(auto store, RelayStore::create(config));
+  using Put = RelayStore::AttachmentPut;
+  Bytes kilobyte(1000, 0x5a);
+  auto soon = TimePoint(std::chrono::milliseconds(now->load())) + std::chrono::minutes(1);
+  auto later = TimePoint(std::chrono::milliseconds(now->load())) + std::chrono::hours(1);
+  ASSERT_OK_AND_ASSIGN(Put put, store->put_attachment(id_bytes("q1"), "d1", kilobyte, soon, 2500));
+  EXPECT_EQ(put, Put::kStored);
+  ASSERT_OK_AND_ASSIGN(put, store->put_attachment(id_bytes("q2"), "d1", kilobyte, later, 2500));
+  EXPECT_EQ(put, Put::kStored);
+  ASSERT_OK_AND_ASSIGN(put, store->put_attachment(id_bytes("q3"), "d1", kilobyte, later, 2500));
+  EXPECT_EQ(put, Put::kOverQuota) << "2000 used + 1000 > 2500";
+  ASSERT_OK_AND_ASSIGN(auto missing, store->attachment(id_bytes("q3")));
+  EXPECT_FALSE(missing.has_value()) << "a refused blob is not stored";
+  ASSERT_OK_AND_ASSIGN(put, store->put_attachment(id_bytes("q4"), "d2", kilobyte, later, 2500));
+  EXPECT_EQ(put, Put::kStored) << "another device has its own quota";
+  *now += std::chrono::milliseconds(std::chrono::minutes(2)).count();
+  ASSERT_OK_AND_ASSIGN(put, store->put_attachment(id_bytes("q5"), "d1", kilobyte, later, 2500));
+  EXPECT_EQ(put, Put::kStored) << "expired blobs no longer count";
+}
+
 TEST_P(RelayStoreTest, AttachmentsRoundTripWithSizeLimitAndExpiry) {
   auto now = std::make_shared<std::atomic<std::int64_t>>(1'700'000'000'000);
   RelayStoreConfig config = relay_config();
@@ -471,10 +495,11 @@ TEST_P(RelayStoreTest, AttachmentsRoundTripWithSizeLimitAndExpiry) {
   Bytes data(64 * 1024);
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 7 + (i >> 8));
   auto expires = TimePoint(std::chrono::milliseconds(now->load())) + std::chrono::hours(1);
-  ASSERT_OK_AND_ASSIGN(bool stored, store->put_attachment(id_bytes("a1"), "d1", data, expires));
-  EXPECT_TRUE(stored);
+  using Put = RelayStore::AttachmentPut;
+  ASSERT_OK_AND_ASSIGN(Put stored, store->put_attachment(id_bytes("a1"), "d1", data, expires));
+  EXPECT_EQ(stored, Put::kStored);
   ASSERT_OK_AND_ASSIGN(stored, store->put_attachment(id_bytes("a1"), "d1", data, expires));
-  EXPECT_FALSE(stored) << "ids are not overwritten";
+  EXPECT_EQ(stored, Put::kIdTaken) << "ids are not overwritten";
   ASSERT_OK_AND_ASSIGN(auto read, store->attachment(id_bytes("a1")));
   ASSERT_TRUE(read.has_value());
   EXPECT_EQ(*read, data);

@@ -2,8 +2,10 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +16,7 @@
 #include "data_dir.h"
 #include "enrollment.h"
 #include "log.h"
+#include "nats_bridge.h"
 #include "pki.h"
 #include "pmos/base/file.h"
 #include "pmos/net/server.h"
@@ -49,11 +52,24 @@ std::optional<DataDir> data_dir(const Options& options) {
   return DataDir{*path};
 }
 
-std::string database_flag(const Options& options) {
-  if (std::optional<std::string> flag = options.get("database")) return *flag;
-  const char* env = std::getenv("PMOS_DATABASE");
-  return env ? std::string(env) : std::string();
+// A whole number setting within [min, max]; the error names the setting.
+ErrorOr<std::int64_t> parse_integer(const Options& options, std::string_view name, std::int64_t fallback,
+                                    std::int64_t min, std::int64_t max) {
+  std::optional<std::string> text = options.get(name);
+  if (!text) return fallback;
+  std::int64_t value = 0;
+  auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (error != std::errc() || end != text->data() + text->size() || value < min || value > max) {
+    // Error messages are static; keep the detail on stderr.
+    std::fprintf(stderr, "pmos-server: %.*s: a whole number from %lld to %lld, not \"%s\"\n",
+                 static_cast<int>(name.size()), name.data(), static_cast<long long>(min),
+                 static_cast<long long>(max), text->c_str());
+    return Error::invalid_argument("a setting is out of range");
+  }
+  return value;
 }
+
+std::string database_flag(const Options& options) { return options.get_or("database", ""); }
 
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> parts;
@@ -210,6 +226,28 @@ class RevocationSet {
   std::set<net::Sha256Fingerprint> revoked_;
 };
 
+std::string render_metrics(const RelayService& relay, store::RelayStore& store) {
+  std::string text;
+  auto metric = [&text](std::string_view name, std::string_view type, std::string_view help, auto value) {
+    text += "# HELP " + std::string(name) + " " + std::string(help) + "\n# TYPE " + std::string(name) + " " +
+            std::string(type) + "\n" + std::string(name) + " " + std::to_string(value) + "\n";
+  };
+  metric("pmos_relay_connections", "gauge", "Open device WebSocket connections.", relay.connection_count());
+  metric("pmos_relay_frames_in_total", "counter", "Frames received from devices.", relay.messages_in());
+  metric("pmos_relay_deliveries_out_total", "counter", "Queue entries pushed to devices.", relay.deliveries_out());
+  metric("pmos_relay_rate_limited_total", "counter", "Requests answered RATE_LIMITED.", relay.rate_limited());
+  metric("pmos_relay_quota_refusals_total", "counter", "Requests answered QUOTA_EXCEEDED.", relay.quota_refusals());
+  metric("pmos_relay_pending_requests", "gauge", "Requests accepted and waiting for a worker.",
+         relay.pending_requests());
+  // A read of the store per scrape: the one number that shows devices
+  // falling behind.
+  auto queued = store.queued_entries();
+  if (queued) metric("pmos_relay_queue_entries", "gauge", "Queue entries stored and not yet acked.", *queued);
+  text += relay.store_write_latency().render("pmos_store_write_seconds",
+                                             "Durable writes (sends, commits) from submit to commit.");
+  return text;
+}
+
 }  // namespace
 
 int command_run(const Options& options) {
@@ -217,18 +255,31 @@ int command_run(const Options& options) {
   if (!dir) return usage_error("run needs --data DIR");
   auto listen = parse_listen(options.get_or("listen", "127.0.0.1:8443"));
   std::string database = database_flag(options);
-  int io_threads = std::atoi(options.get_or("threads", "2").c_str());
-  RelayConfig relay_config;
-  relay_config.workers = static_cast<std::size_t>(std::max(1, std::atoi(options.get_or("workers", "2").c_str())));
-  std::size_t max_frame = static_cast<std::size_t>(std::atoll(options.get_or("max-frame-bytes", "2097152").c_str()));
+  auto io_threads = parse_integer(options, "threads", 2, 1, 64);
+  auto workers = parse_integer(options, "workers", 2, 1, 256);
+  auto max_frame = parse_integer(options, "max-frame-bytes", 2 << 20, 64 << 10, 64 << 20);
+  auto rate_limit = parse_integer(options, "rate-limit", 200, 0, 1'000'000);
+  auto rate_burst = parse_integer(options, "rate-burst", 400, 1, 10'000'000);
+  auto max_key_packages = parse_integer(options, "max-key-packages", 1000, 0, 1'000'000);
+  auto attachment_quota = parse_integer(options, "attachment-quota-bytes", 256LL << 20, 0, 1LL << 50);
   auto retention = parse_duration(options.get_or("retention", "30d"));
+  std::string nats_url = options.get_or("nats", "");
+  std::string node_id = options.get_or("node-id", "");
   if (refuse_unread(options)) return 2;
   if (!listen) return usage_error("--listen wants HOST:PORT");
   if (!retention) return usage_error("--retention: a duration such as 30d");
-  if (io_threads < 1 || io_threads > 64) return usage_error("--threads: 1-64");
-  if (max_frame < 64 * 1024) return usage_error("--max-frame-bytes: at least 65536");
+  for (const auto* parsed : {&io_threads, &workers, &max_frame, &rate_limit, &rate_burst, &max_key_packages,
+                             &attachment_quota}) {
+    if (!*parsed) return usage_error(parsed->error().message());
+  }
+  RelayConfig relay_config;
+  relay_config.workers = static_cast<std::size_t>(*workers);
+  relay_config.rate_limit = static_cast<double>(*rate_limit);
+  relay_config.rate_burst = static_cast<double>(*rate_burst);
+  relay_config.max_key_packages = *max_key_packages;
+  relay_config.attachment_quota_bytes = *attachment_quota;
   // An attachment travels in one frame, with room for the envelope.
-  relay_config.max_attachment_bytes = max_frame - 16 * 1024;
+  relay_config.max_attachment_bytes = static_cast<std::size_t>(*max_frame) - 16 * 1024;
 
   // Signals are taken synchronously by this thread (sigtimedwait below);
   // block them before any thread exists so that every thread inherits it.
@@ -268,6 +319,24 @@ int command_run(const Options& options) {
   }
 
   auto relay = std::make_unique<RelayService>(**store, relay_config);
+  std::unique_ptr<NatsBridge> nats;
+  if (!nats_url.empty()) {
+    if (node_id.empty()) {
+      char host[256] = {};
+      ::gethostname(host, sizeof host - 1);
+      node_id = std::string(host) + ":" + std::to_string(::getpid());
+    }
+    auto bridge = NatsBridge::start(nats_url, node_id, *relay);
+    if (!bridge) {
+      std::fprintf(stderr, "pmos-server: nats %s: %s\n", nats_url.c_str(), NatsBridge::last_error_detail().c_str());
+      return fail("connecting to NATS", bridge.error());
+    }
+    nats = std::move(*bridge);
+    relay->set_remote_waker([bridge_ptr = nats.get()](const std::vector<std::string>& devices) {
+      bridge_ptr->publish(devices);
+    });
+    log("info", "nats connected", {{"url", nats_url}, {"node", node_id}});
+  }
 
   net::Router router;
   EnrollmentConfig enrollment_config;
@@ -280,17 +349,11 @@ int command_run(const Options& options) {
       {net::PeerAuth::kAnonymous, 0});
   if (!added) return fail("routes", added.error());
   RelayService* relay_ptr = relay.get();
+  store::RelayStore* store_ptr = store->get();
   added = router.add(
       net::Method::kGet, "/metrics",
-      [relay_ptr](const net::Request&) -> ErrorOr<net::Response> {
-        std::string text;
-        text += "# TYPE pmos_relay_connections gauge\npmos_relay_connections " +
-                std::to_string(relay_ptr->connection_count()) + "\n";
-        text += "# TYPE pmos_relay_frames_in_total counter\npmos_relay_frames_in_total " +
-                std::to_string(relay_ptr->messages_in()) + "\n";
-        text += "# TYPE pmos_relay_deliveries_out_total counter\npmos_relay_deliveries_out_total " +
-                std::to_string(relay_ptr->deliveries_out()) + "\n";
-        net::Response response = net::Response::text(std::move(text));
+      [relay_ptr, store_ptr](const net::Request&) -> ErrorOr<net::Response> {
+        net::Response response = net::Response::text(render_metrics(*relay_ptr, *store_ptr));
         response.content_type = "text/plain; version=0.0.4";
         return response;
       },
@@ -302,7 +365,7 @@ int command_run(const Options& options) {
   net::ServerConfig server_config;
   server_config.bind_address = listen->host;
   server_config.port = listen->port;
-  server_config.threads = io_threads;
+  server_config.threads = static_cast<int>(*io_threads);
   server_config.tls.certificate_chain = net::PemSource::file(dir->server_cert());
   server_config.tls.private_key = net::PemSource::file(dir->server_key());
   server_config.tls.client_ca = net::PemSource::memory(*ca_cert);
@@ -310,7 +373,7 @@ int command_run(const Options& options) {
   server_config.tls.accept_peer = [revocations](const net::PeerCertificate& peer) {
     return !revocations->contains(peer.sha256);
   };
-  server_config.limits.ws_max_message_bytes = max_frame;
+  server_config.limits.ws_max_message_bytes = static_cast<std::size_t>(*max_frame);
   server_config.limits.max_body_bytes = 64 * 1024;
   // Room for a full delivery window plus the responses interleaved with it.
   server_config.limits.ws_queue_depth = relay_config.delivery_window * 2 + 64;
@@ -356,6 +419,7 @@ int command_run(const Options& options) {
   }
   log("info", "shutting down", {{"signal", signal_number}});
   bool clean = (*server)->shutdown(std::chrono::seconds(5));
+  nats.reset();  // no wake-up may arrive into a stopping relay
   relay->shutdown();
   relay.reset();
   store->reset();

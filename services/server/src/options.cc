@@ -1,7 +1,15 @@
 #include "options.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+// toml++ stays in this file: it is a large header. Debian builds its shared
+// library with exceptions, so parse errors arrive as toml::parse_error.
+#include <toml++/toml.h>
 
 namespace pmos::server {
 
@@ -31,11 +39,87 @@ ErrorOr<Options> Options::parse(int argc, char** argv, const std::vector<std::st
   return options;
 }
 
+namespace {
+
+std::string environment_name(std::string_view setting) {
+  std::string name = "PMOS_";
+  for (char c : setting) name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
+}  // namespace
+
+const std::vector<std::string_view>& Options::known_settings() {
+  static const std::vector<std::string_view> settings = {
+      "config", "data", "database", "org", "san-dns", "san-ip", "user", "ttl", "listen", "threads", "workers",
+      "max-frame-bytes", "retention", "rate-limit", "rate-burst", "max-key-packages", "attachment-quota-bytes",
+      "nats", "node-id"};
+  return settings;
+}
+
 std::optional<std::string> Options::get(std::string_view name) const {
-  auto it = flags_.find(name);
-  if (it == flags_.end()) return std::nullopt;
-  read_[it->first] = true;
-  return it->second;
+  if (auto it = flags_.find(name); it != flags_.end()) {
+    read_[it->first] = true;
+    return it->second;
+  }
+  if (const char* value = std::getenv(environment_name(name).c_str())) return std::string(value);
+  if (auto it = file_.find(name); it != file_.end()) return it->second;
+  return std::nullopt;
+}
+
+ErrorOr<void> Options::load_config_file() {
+  std::string path;
+  bool named = false;
+  if (std::optional<std::string> config = get("config")) {
+    path = *config;
+    named = true;
+  } else if (std::optional<std::string> data = get("data")) {
+    path = (std::filesystem::path(*data) / "pmos-server.toml").string();
+    if (!std::filesystem::exists(path)) return {};
+  } else {
+    return {};
+  }
+  auto fail = [&](std::string message) -> ErrorOr<void> {
+    config_error_ = path + ": " + message;
+    return Error::invalid_argument("bad config file");
+  };
+  if (named && !std::filesystem::exists(path)) return fail("no such file");
+  toml::table parsed;
+  try {
+    parsed = toml::parse_file(path);
+  } catch (const toml::parse_error& error) {
+    std::ostringstream where;
+    where << error.source().begin.line;
+    return fail(where.str() + ": " + std::string(error.description()));
+  }
+  const std::vector<std::string_view>& known = known_settings();
+  for (auto&& [key, node] : parsed) {
+    std::string name(key.str());
+    std::string at = std::to_string(node.source().begin.line) + ": " + name;
+    if (std::find(known.begin(), known.end(), name) == known.end()) return fail(at + ": unknown key");
+    if (name == "config") return fail(at + ": a config file cannot name another");
+    if (name == "data" && !named) return fail(at + ": `data` is only read from a file given with --config");
+    std::string value;
+    if (auto text = node.value_exact<std::string>()) {
+      value = *text;
+    } else if (auto number = node.value_exact<std::int64_t>()) {
+      value = std::to_string(*number);
+    } else if (auto flag = node.value_exact<bool>()) {
+      value = *flag ? "1" : "0";
+    } else if (const toml::array* array = node.as_array()) {
+      for (const toml::node& item : *array) {
+        auto element = item.value_exact<std::string>();
+        if (!element) return fail(at + ": arrays hold strings only");
+        if (element->find(',') != std::string::npos) return fail(at + ": an item may not contain ','");
+        value += (value.empty() ? "" : ",") + *element;
+      }
+    } else {
+      return fail(at + ": wants a string, integer, boolean or array of strings (no tables)");
+    }
+    file_[name] = std::move(value);
+  }
+  config_path_ = path;
+  return {};
 }
 
 std::string Options::get_or(std::string_view name, std::string_view fallback) const {

@@ -105,7 +105,7 @@ std::int64_t millis_since_epoch(store::TimePoint t) {
 }  // namespace
 
 RelayService::RelayService(store::RelayStore& store, RelayConfig config)
-    : store_(store), config_(config), pool_(config.workers) {}
+    : store_(store), config_(config), pool_(config.workers), limiter_(config.rate_limit, config.rate_burst) {}
 
 RelayService::~RelayService() { shutdown(); }
 
@@ -201,7 +201,31 @@ void RelayService::on_message(net::WebSocketSession& session, Bytes message) {
     return;
   }
   messages_in_.fetch_add(1);
-  run_serial(connection, [this, connection, frame] { handle(connection, *frame); });
+  // Limits are checked here, before anything is queued: a device flooding
+  // frames costs a parse and an answer each, never memory or a worker.
+  // Acks are exempt: they only shrink the device's own queue.
+  if (frame->op_case() != pb::ClientFrame::kAck) {
+    std::chrono::milliseconds wait = limiter_.acquire(connection->device_id);
+    bool overloaded = false;
+    if (wait.count() == 0) {
+      std::lock_guard lock(connection->mutex);
+      overloaded = connection->tasks.size() >= config_.max_pending_requests;
+      if (overloaded) wait = std::chrono::milliseconds(100);
+    }
+    if (wait.count() > 0) {
+      rate_limited_.fetch_add(1);
+      pb::Response response = response_for(*frame, pb::RATE_LIMITED,
+                                           overloaded ? "too many requests in flight" : "request rate over the limit");
+      response.set_retry_after_ms(static_cast<std::uint32_t>(std::min<std::int64_t>(wait.count(), 60'000)));
+      respond(*connection, response);
+      return;
+    }
+  }
+  pending_requests_.fetch_add(1);
+  run_serial(connection, [this, connection, frame] {
+    pending_requests_.fetch_sub(1);
+    handle(connection, *frame);
+  });
 }
 
 void RelayService::run_serial(const std::shared_ptr<Connection>& connection, std::function<void()> task) {
@@ -257,6 +281,16 @@ void RelayService::wake_device(const std::string& device_id) {
 
 void RelayService::wake_devices(const std::vector<std::string>& device_ids) {
   for (const std::string& device_id : device_ids) wake_device(device_id);
+  if (remote_waker_ && !device_ids.empty()) remote_waker_(device_ids);
+}
+
+void RelayService::wake_all_local() {
+  std::vector<std::shared_ptr<Connection>> connections;
+  {
+    std::lock_guard lock(registry_mutex_);
+    for (const auto& [id, connection] : by_session_) connections.push_back(connection);
+  }
+  for (const auto& connection : connections) wake(connection);
 }
 
 void RelayService::pump(Connection& connection) {
@@ -319,6 +353,16 @@ void RelayService::publish_key_packages(Connection& connection, const pb::Client
   const pb::PublishKeyPackages& request = frame.publish_key_packages();
   if (static_cast<std::size_t>(request.key_packages_size()) > config_.max_key_packages_per_publish)
     return respond(connection, response_for(frame, pb::TOO_LARGE, "too many key packages in one publish"));
+  if (config_.max_key_packages > 0 && request.key_packages_size() > 0) {
+    auto stored = store_.key_package_count(connection.device_id);
+    if (!stored) return respond(connection, response_for(frame, pb::INTERNAL, "store error"));
+    if (*stored + request.key_packages_size() > config_.max_key_packages) {
+      quota_refusals_.fetch_add(1);
+      return respond(connection, response_for(frame, pb::QUOTA_EXCEEDED,
+                                              "over the quota of unclaimed key packages per device (" +
+                                                  std::to_string(config_.max_key_packages) + ")"));
+    }
+  }
   std::vector<Bytes> packages;
   for (const std::string& package : request.key_packages()) {
     if (package.size() > config_.max_key_package_bytes)
@@ -423,8 +467,10 @@ void RelayService::send_message(const std::shared_ptr<Connection>& connection, c
   std::uint64_t request_id = frame.request_id();
   Bytes group_id = header->group_id;
   store_ops_in_flight_.fetch_add(1);
-  store_.send_message_async(std::move(message), [this, connection, request_id, group_id](
+  auto started = std::chrono::steady_clock::now();
+  store_.send_message_async(std::move(message), [this, connection, request_id, group_id, started](
                                                     ErrorOr<store::SendResult> result) {
+    store_write_latency_.observe(std::chrono::steady_clock::now() - started);
     // On the store's writer thread: hand over at once.
     pool_.post([this, connection, request_id, group_id, result = std::move(result)] {
       pb::Response response;
@@ -492,8 +538,10 @@ void RelayService::send_commit(const std::shared_ptr<Connection>& connection, co
   std::uint64_t request_id = frame.request_id();
   Bytes group_id = header->group_id;
   store_ops_in_flight_.fetch_add(1);
-  store_.submit_commit_async(std::move(commit), [this, connection, request_id, group_id, to_wake](
+  auto started = std::chrono::steady_clock::now();
+  store_.submit_commit_async(std::move(commit), [this, connection, request_id, group_id, to_wake, started](
                                                     ErrorOr<store::CommitResult> result) {
+    store_write_latency_.observe(std::chrono::steady_clock::now() - started);
     pool_.post([this, connection, request_id, group_id, to_wake, result = std::move(result)] {
       pb::Response response;
       response.set_request_id(request_id);
@@ -552,9 +600,14 @@ void RelayService::upload_attachment(Connection& connection, const pb::ClientFra
   // group inside an encrypted message. Whoever has it may download.
   Bytes id = crypto::random_bytes(16);
   auto stored = store_.put_attachment(id, connection.device_id, as_bytes(request.data()),
-                                      std::chrono::system_clock::now() + ttl);
+                                      std::chrono::system_clock::now() + ttl, config_.attachment_quota_bytes);
   if (!stored) return respond(connection, response_for(frame, pb::INTERNAL, "store error"));
-  if (!*stored) return respond(connection, response_for(frame, pb::INTERNAL, "attachment id collision; retry"));
+  if (*stored == store::RelayStore::AttachmentPut::kOverQuota) {
+    quota_refusals_.fetch_add(1);
+    return respond(connection, response_for(frame, pb::QUOTA_EXCEEDED, "over the device's attachment storage quota"));
+  }
+  if (*stored == store::RelayStore::AttachmentPut::kIdTaken)
+    return respond(connection, response_for(frame, pb::INTERNAL, "attachment id collision; retry"));
   pb::Response response = response_for(frame, pb::OK);
   response.set_attachment_id(to_string_of(id));
   respond(connection, response);

@@ -7,10 +7,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <functional>
 #include <unordered_map>
+#include <vector>
 
 #include "pmos/net/websocket.h"
 #include "pmos/store/relay_store.h"
+#include "metrics.h"
+#include "rate_limiter.h"
 #include "worker_pool.h"
 
 namespace pmos::relay::v1 {
@@ -34,6 +38,17 @@ struct RelayConfig {
   std::size_t max_group_members = 10'000;
   std::size_t max_attachment_bytes = 1024 * 1024;
   std::chrono::seconds attachment_ttl = std::chrono::hours(24 * 7);
+  // Per device: requests per second (sustained, 0 = no limit) and burst.
+  // Acks are never limited: they only free the device's own queue.
+  double rate_limit = 200;
+  double rate_burst = 400;
+  // Requests of one connection accepted but not yet handled; beyond, the
+  // frame is answered RATE_LIMITED at once instead of queued.
+  std::size_t max_pending_requests = 1024;
+  // Per-device quotas: unclaimed key packages stored, unexpired attachment
+  // bytes stored (0 = no quota).
+  std::int64_t max_key_packages = 1000;
+  std::int64_t attachment_quota_bytes = 256LL << 20;
 };
 
 // The relay role (MLS Delivery Service, issue 5) behind the WebSocket route
@@ -65,6 +80,23 @@ class RelayService {
   std::size_t connection_count() const;
   std::uint64_t messages_in() const { return messages_in_.load(); }
   std::uint64_t deliveries_out() const { return deliveries_out_.load(); }
+  std::uint64_t rate_limited() const { return rate_limited_.load(); }
+  // Durable writes (sends, commits): submit to commit, group commit included.
+  const LatencyHistogram& store_write_latency() const { return store_write_latency_; }
+  std::uint64_t quota_refusals() const { return quota_refusals_.load(); }
+  // Requests accepted and waiting for a worker, over all connections.
+  std::int64_t pending_requests() const { return pending_requests_.load(); }
+  // Wakes the device's connections on this node: called for deliveries
+  // stored by another relay node (services/server/src/nats_bridge.h).
+  void wake_local_device(const std::string& device_id) { wake_device(device_id); }
+  // Wakes every connection on this node (after a lost NATS link: wake-ups
+  // may have been missed; each connection re-reads its queue).
+  void wake_all_local();
+  // Called with the devices whose queues this node just wrote, so other
+  // nodes can wake their connections. Set before serving.
+  void set_remote_waker(std::function<void(const std::vector<std::string>&)> waker) {
+    remote_waker_ = std::move(waker);
+  }
 
   struct Connection;
 
@@ -107,6 +139,12 @@ class RelayService {
   std::atomic<std::int64_t> store_ops_in_flight_{0};
   std::atomic<std::uint64_t> messages_in_{0};
   std::atomic<std::uint64_t> deliveries_out_{0};
+  std::atomic<std::uint64_t> rate_limited_{0};
+  std::atomic<std::uint64_t> quota_refusals_{0};
+  std::atomic<std::int64_t> pending_requests_{0};
+  RateLimiter limiter_;
+  LatencyHistogram store_write_latency_;
+  std::function<void(const std::vector<std::string>&)> remote_waker_;
 };
 
 }  // namespace pmos::server

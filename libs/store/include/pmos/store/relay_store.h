@@ -169,6 +169,8 @@ class RelayStore {
   ErrorOr<std::optional<ClaimedKeyPackage>> claim_key_package(std::string_view device_id);
   // Ordinary (not last-resort) packages left, so a device can top up.
   ErrorOr<std::int64_t> key_package_count(std::string_view device_id);
+  // Queue entries not yet acked, over all devices (for /metrics).
+  ErrorOr<std::int64_t> queued_entries();
 
   // Groups. create_group makes a group at epoch 0 with these members and
   // returns false if the id is taken.
@@ -194,10 +196,13 @@ class RelayStore {
   void ack_async(std::string device_id, std::int64_t up_to_seq, std::function<void(ErrorOr<std::int64_t>)> done);
 
   // Attachments: opaque (client-encrypted) blobs. put refuses more than
-  // max_attachment_bytes with kInvalidArgument and returns false if the id
-  // is taken; attachment() returns nullopt once expired.
-  ErrorOr<bool> put_attachment(BytesView attachment_id, std::string_view owner_device, BytesView data,
-                               TimePoint expires_at);
+  // max_attachment_bytes with kInvalidArgument; with a quota (> 0), it
+  // refuses a blob that would take the owner's unexpired attachments past
+  // quota_bytes, checked in the same transaction as the insert.
+  // attachment() returns nullopt once expired.
+  enum class AttachmentPut : std::uint8_t { kStored, kIdTaken, kOverQuota };
+  ErrorOr<AttachmentPut> put_attachment(BytesView attachment_id, std::string_view owner_device, BytesView data,
+                                        TimePoint expires_at, std::int64_t quota_bytes = 0);
   ErrorOr<std::optional<Bytes>> attachment(BytesView attachment_id);
 
   // Deletes what retention allows: messages older than `retention` and

@@ -60,11 +60,16 @@ ErrorOr<bool> group_exists(Transaction& transaction, BytesView group_id) {
 // caller holds the group row's lock (FOR UPDATE or the epoch update), so the
 // membership cannot change between the two statements.
 ErrorOr<std::int64_t> fan_out(Transaction& transaction, std::int64_t message_id, BytesView group_id,
-                              std::string_view sender) {
-  std::int64_t bumped = TRY(transaction.execute(
+                              std::string_view sender, std::vector<QueuedFor>* queued_for = nullptr) {
+  std::vector<Row> bumped_rows = TRY(transaction.query(
       "UPDATE devices SET next_seq = next_seq + 1 WHERE revoked = 0 AND id IN "
-      "(SELECT device_id FROM mls_group_members WHERE group_id = ? AND device_id <> ?)",
+      "(SELECT device_id FROM mls_group_members WHERE group_id = ? AND device_id <> ?) RETURNING id, next_seq",
       {group_id, sender}));
+  std::int64_t bumped = static_cast<std::int64_t>(bumped_rows.size());
+  if (queued_for != nullptr) {
+    queued_for->reserve(bumped_rows.size());
+    for (const Row& row : bumped_rows) queued_for->push_back({row.text(0), row.int64(1)});
+  }
   std::int64_t queued = TRY(transaction.execute(
       "INSERT INTO queue (device_id, seq, message_id) "
       "SELECT d.id, d.next_seq, ? FROM devices d JOIN mls_group_members m ON m.device_id = d.id "
@@ -344,16 +349,18 @@ void RelayStore::send_message_async(OutgoingMessage message, std::function<void(
         "SELECT g.epoch, (SELECT COUNT(*) FROM mls_group_members m WHERE m.group_id = g.id AND m.device_id = ?) "
         "FROM mls_groups g WHERE g.id = ? {for_update}",
         {message.sender_device, message.group_id}));
-    if (!group) return SendResult{SendStatus::kNoSuchGroup, 0};
-    if (group->int64(1) == 0) return SendResult{SendStatus::kNotMember, 0};
+    if (!group) return SendResult{SendStatus::kNoSuchGroup, 0, {}, {}};
+    if (group->int64(1) == 0) return SendResult{SendStatus::kNotMember, 0, {}, {}};
     std::optional<Row> inserted = TRY(transaction.query_row(
         "INSERT INTO messages (sender_device, client_id, group_id, kind, epoch, body, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sender_device, client_id) DO NOTHING RETURNING id",
         {message.sender_device, message.message_id, message.group_id, static_cast<int>(message.kind),
          message.epoch, message.body, now}));
-    if (!inserted) return SendResult{SendStatus::kDuplicate, 0};
-    std::int64_t recipients = TRY(fan_out(transaction, inserted->int64(0), message.group_id, message.sender_device));
-    return SendResult{SendStatus::kQueued, recipients};
+    if (!inserted) return SendResult{SendStatus::kDuplicate, 0, {}, {}};
+    SendResult result{SendStatus::kQueued, 0, {}, TimePoint(std::chrono::milliseconds(now))};
+    result.recipients =
+        TRY(fan_out(transaction, inserted->int64(0), message.group_id, message.sender_device, &result.queued));
+    return result;
   };
   write_async<SendResult>(std::move(operation), std::move(done));
 }

@@ -284,6 +284,46 @@ void RelayService::wake_devices(const std::vector<std::string>& device_ids) {
   if (remote_waker_ && !device_ids.empty()) remote_waker_(device_ids);
 }
 
+void RelayService::deliver(const std::vector<store::QueuedFor>& queued,
+                           const std::shared_ptr<const pb::ServerFrame>& delivery) {
+  std::vector<std::string> devices;
+  devices.reserve(queued.size());
+  for (const store::QueuedFor& entry : queued) {
+    std::vector<std::shared_ptr<Connection>> connections;
+    {
+      std::lock_guard lock(registry_mutex_);
+      auto [begin, end] = by_device_.equal_range(entry.device_id);
+      for (auto it = begin; it != end; ++it) connections.push_back(it->second);
+    }
+    for (const auto& connection : connections) {
+      run_serial(connection, [this, connection, seq = entry.seq, delivery] { push_one(connection, seq, *delivery); });
+    }
+    devices.push_back(entry.device_id);
+  }
+  if (remote_waker_ && !devices.empty()) remote_waker_(devices);
+}
+
+void RelayService::push_one(const std::shared_ptr<Connection>& connection, std::int64_t seq,
+                            const pb::ServerFrame& delivery) {
+  {
+    std::lock_guard lock(connection->mutex);
+    if (connection->closed) return;
+  }
+  if (connection->sent_seq >= seq) return;  // a pump got there first
+  // A gap (an earlier entry not pushed yet, its completion still on its way
+  // or the device behind) or a full window: the queue in the store decides.
+  if (connection->sent_seq + 1 != seq || connection->in_flight.size() >= config_.delivery_window) {
+    wake(connection);
+    return;
+  }
+  pb::ServerFrame frame = delivery;
+  frame.mutable_delivery()->set_seq(seq);
+  if (!connection->session->send(serialize(frame))) return;
+  connection->sent_seq = seq;
+  connection->in_flight.push_back(seq);
+  deliveries_out_.fetch_add(1);
+}
+
 void RelayService::wake_all_local() {
   std::vector<std::shared_ptr<Connection>> connections;
   {
@@ -464,15 +504,24 @@ void RelayService::send_message(const std::shared_ptr<Connection>& connection, c
   message.epoch = header->epoch;
   message.body = to_bytes_of(request.message());
 
+  // What recipients will get, built once: connected ones are pushed this
+  // without reading the message back from the store.
+  auto delivery = std::make_shared<pb::ServerFrame>();
+  pb::Delivery* entry = delivery->mutable_delivery();
+  entry->set_kind(to_proto(message.kind));
+  entry->set_group_id(to_string_of(message.group_id));
+  entry->set_sender_device(message.sender_device);
+  entry->set_epoch(message.epoch);
+  entry->set_message(request.message());
+
   std::uint64_t request_id = frame.request_id();
-  Bytes group_id = header->group_id;
   store_ops_in_flight_.fetch_add(1);
   auto started = std::chrono::steady_clock::now();
-  store_.send_message_async(std::move(message), [this, connection, request_id, group_id, started](
+  store_.send_message_async(std::move(message), [this, connection, request_id, delivery, started](
                                                     ErrorOr<store::SendResult> result) {
     store_write_latency_.observe(std::chrono::steady_clock::now() - started);
     // On the store's writer thread: hand over at once.
-    pool_.post([this, connection, request_id, group_id, result = std::move(result)] {
+    pool_.post([this, connection, request_id, delivery, result = std::move(result)] {
       pb::Response response;
       response.set_request_id(request_id);
       if (!result) {
@@ -488,9 +537,9 @@ void RelayService::send_message(const std::shared_ptr<Connection>& connection, c
         }
       }
       respond(*connection, response);
-      if (result && result->status == store::SendStatus::kQueued && result->recipients > 0) {
-        auto group = store_.group(group_id);
-        if (group && group->has_value()) wake_devices((*group)->members);
+      if (result && result->status == store::SendStatus::kQueued && !result->queued.empty()) {
+        delivery->mutable_delivery()->set_created_at_ms(millis_since_epoch(result->created_at));
+        deliver(result->queued, delivery);
       }
       store_ops_in_flight_.fetch_sub(1);
     });

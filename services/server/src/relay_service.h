@@ -20,6 +20,7 @@
 namespace pmos::relay::v1 {
 class ClientFrame;
 class Response;
+class ServerFrame;
 }  // namespace pmos::relay::v1
 
 namespace pmos::server {
@@ -114,6 +115,10 @@ class RelayService {
   void wake_device(const std::string& device_id);
   void wake_devices(const std::vector<std::string>& device_ids);
   void pump(Connection& connection);
+  // After a send: pushes the message to the recipients' connections on this
+  // node (push_one), and has other nodes wake theirs.
+  void deliver(const std::vector<store::QueuedFor>& queued, const std::shared_ptr<const relay::v1::ServerFrame>& delivery);
+  void push_one(const std::shared_ptr<Connection>& connection, std::int64_t seq, const relay::v1::ServerFrame& delivery);
 
   void handle(const std::shared_ptr<Connection>& connection, const relay::v1::ClientFrame& frame);
   void respond(Connection& connection, const relay::v1::Response& response);

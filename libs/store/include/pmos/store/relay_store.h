@@ -69,9 +69,18 @@ struct OutgoingMessage {
 };
 
 enum class SendStatus : std::uint8_t { kQueued, kDuplicate, kNoSuchGroup, kNotMember };
+// One queue entry a send wrote: lets the relay push the message to a
+// connected device without reading it back.
+struct QueuedFor {
+  std::string device_id;
+  std::int64_t seq = 0;
+};
+
 struct SendResult {
   SendStatus status;
   std::int64_t recipients = 0;  // queue entries written (0 for a duplicate)
+  std::vector<QueuedFor> queued;  // those entries (kQueued only)
+  TimePoint created_at{};
 };
 
 struct Welcome {

@@ -520,29 +520,30 @@ void RelayService::send_message(const std::shared_ptr<Connection>& connection, c
   store_.send_message_async(std::move(message), [this, connection, request_id, delivery, started](
                                                     ErrorOr<store::SendResult> result) {
     store_write_latency_.observe(std::chrono::steady_clock::now() - started);
-    // On the store's writer thread: hand over at once.
-    pool_.post([this, connection, request_id, delivery, result = std::move(result)] {
-      pb::Response response;
-      response.set_request_id(request_id);
-      if (!result) {
-        response.set_status(pb::INTERNAL);
-        response.set_error("store error; resend with the same client_message_id");
-      } else {
-        response.set_recipients(result->recipients);
-        switch (result->status) {
-          case store::SendStatus::kQueued: response.set_status(pb::OK); break;
-          case store::SendStatus::kDuplicate: response.set_status(pb::DUPLICATE); break;
-          case store::SendStatus::kNoSuchGroup: response.set_status(pb::NO_SUCH_GROUP); break;
-          case store::SendStatus::kNotMember: response.set_status(pb::NOT_MEMBER); break;
-        }
+    // On the store's writer thread, and done here: an answer and a push per
+    // connected recipient are each a queue append (session->send and
+    // run_serial), cheaper than another hop through the worker pool, which
+    // on two cores costs more in context switches than the work itself.
+    pb::Response response;
+    response.set_request_id(request_id);
+    if (!result) {
+      response.set_status(pb::INTERNAL);
+      response.set_error("store error; resend with the same client_message_id");
+    } else {
+      response.set_recipients(result->recipients);
+      switch (result->status) {
+        case store::SendStatus::kQueued: response.set_status(pb::OK); break;
+        case store::SendStatus::kDuplicate: response.set_status(pb::DUPLICATE); break;
+        case store::SendStatus::kNoSuchGroup: response.set_status(pb::NO_SUCH_GROUP); break;
+        case store::SendStatus::kNotMember: response.set_status(pb::NOT_MEMBER); break;
       }
-      respond(*connection, response);
-      if (result && result->status == store::SendStatus::kQueued && !result->queued.empty()) {
-        delivery->mutable_delivery()->set_created_at_ms(millis_since_epoch(result->created_at));
-        deliver(result->queued, delivery);
-      }
-      store_ops_in_flight_.fetch_sub(1);
-    });
+    }
+    respond(*connection, response);
+    if (result && result->status == store::SendStatus::kQueued && !result->queued.empty()) {
+      delivery->mutable_delivery()->set_created_at_ms(millis_since_epoch(result->created_at));
+      deliver(result->queued, delivery);
+    }
+    store_ops_in_flight_.fetch_sub(1);
   });
 }
 

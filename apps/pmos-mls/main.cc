@@ -30,9 +30,22 @@ constexpr const char* kUsage = R"(usage: pmos-mls COMMAND [OPTIONS]
   create --bundle FILE --group-id TEXT --state FILE
         a new group with one member (the bundle's)
   commit --state FILE [--add KP_FILE]... [--remove LEAF]... [--path] [--encrypt]
-         [--no-inline-tree] --out FILE [--welcome FILE] [--next-state FILE]
-        commits pending proposals plus the given adds/removes; the next epoch's
-        state goes to --next-state (default: replaces --state)
+         [--no-inline-tree] [--reinit-group-id TEXT [--reinit-suite N]]
+         --out FILE [--welcome FILE] [--next-state FILE]
+        commits pending proposals plus the given adds/removes (or a ReInit,
+        which ends the group); the next epoch's state goes to --next-state
+        (default: replaces --state)
+  propose-update --state FILE --out FILE
+        proposes a fresh leaf key for ourselves (kept in the state until a
+        commit by another member includes it)
+  reinit --state FILE --bundle FILE [--add KP_FILE]... --new-state FILE --welcome FILE
+        in a group a ReInit ended: the new group it names, with the members
+        given (key packages for the new suite)
+  branch --state FILE --group-id TEXT --bundle FILE [--add KP_FILE]...
+         --new-state FILE --welcome FILE
+        a subgroup of this group's members under a new group id
+  join-resumed --old-state FILE --bundle FILE --welcome FILE --state FILE [--tree FILE]
+        joins the group a reinit or branch of the old group made
   join --bundle FILE --welcome FILE --state FILE [--tree FILE]
   handle --state FILE --in FILE
         a proposal (recorded) or a commit (the state moves to the next epoch)
@@ -151,6 +164,13 @@ int commit(const Args& args) {
   }
   for (const auto& leaf : args.all("remove"))
     options.proposals.push_back(Proposal{Remove{LeafIndex(static_cast<std::uint32_t>(std::stoul(leaf)))}});
+  if (const std::string* group_id = args.get("reinit-group-id")) {
+    std::uint16_t suite = args.get("reinit-suite")
+                              ? static_cast<std::uint16_t>(std::stoul(*args.get("reinit-suite"), nullptr, 0))
+                              : state.suite().id();
+    options.proposals.push_back(
+        Proposal{ReInit{to_bytes(*group_id), ProtocolVersion::kMls10, static_cast<CipherSuiteId>(suite), {}}});
+  }
   options.force_path = args.flag("path");
   options.encrypt = args.flag("encrypt");
   options.inline_tree = !args.flag("no-inline-tree");
@@ -164,6 +184,55 @@ int commit(const Args& args) {
   // An encrypted commit advanced this epoch's ratchet: keep that too.
   if (args.get("next-state")) save_state(state_path, state);
   save_state(args.get("next-state") ? *args.get("next-state") : state_path, result.next);
+  return 0;
+}
+
+int propose_update(const Args& args) {
+  const std::string& state_path = need(args, "state");
+  State state = load_state(state_path);
+  MlsMessage proposal = must(state.propose_update(), "proposing an update");
+  write_out(&need(args, "out"), tls::encode(proposal));
+  save_state(state_path, state);  // holds the new leaf's private key
+  return 0;
+}
+
+std::vector<KeyPackage> key_packages(const Args& args) {
+  std::vector<KeyPackage> out;
+  for (const auto& path : args.all("add")) {
+    MlsMessage message = read_message(path);
+    const auto* kp = std::get_if<KeyPackage>(&message.message);
+    if (kp == nullptr) fail(path + " is not a KeyPackage");
+    out.push_back(*kp);
+  }
+  return out;
+}
+
+int resumed(const Args& args, bool reinit) {
+  State state = load_state(need(args, "state"));
+  KeyPackageBundle bundle = load_bundle(need(args, "bundle"));
+  CommitResult result = reinit ? must(state.reinit(std::move(bundle), key_packages(args)), "re-initialising")
+                               : must(state.branch(to_bytes(need(args, "group-id")), std::move(bundle),
+                                                   key_packages(args)),
+                                      "branching");
+  if (result.welcome) write_out(&need(args, "welcome"), tls::encode(*result.welcome));
+  save_state(need(args, "new-state"), result.next);
+  return 0;
+}
+int reinit(const Args& args) { return resumed(args, true); }
+int branch(const Args& args) { return resumed(args, false); }
+
+int join_resumed(const Args& args) {
+  State old = load_state(need(args, "old-state"));
+  KeyPackageBundle bundle = load_bundle(need(args, "bundle"));
+  MlsMessage message = read_message(need(args, "welcome"));
+  const auto* welcome = std::get_if<Welcome>(&message.message);
+  if (welcome == nullptr) fail("--welcome is not a Welcome");
+  std::optional<RatchetTree> tree;
+  if (const std::string* path = args.get("tree")) {
+    tree = must(tls::decode<RatchetTree>(must(read_file(*path), "reading " + *path)), "decoding the ratchet tree");
+  }
+  State state = must(old.join_resumed(*welcome, bundle, tree), "joining the resumed group");
+  save_state(need(args, "state"), state);
   return 0;
 }
 
@@ -253,6 +322,10 @@ int info(const Args& args) {
               std::string(as_string(state.group_id())).c_str(), static_cast<unsigned long long>(state.epoch()),
               state.suite().id(), std::string(state.suite().name()).c_str(), state.own_leaf().value,
               state.roster().size(), to_hex(state.epoch_authenticator()).c_str());
+  if (const auto& reinit = state.ended_by_reinit()) {
+    std::printf("ended_by_reinit\t%s 0x%04x\n", std::string(as_string(reinit->group_id)).c_str(),
+                static_cast<unsigned>(reinit->cipher_suite));
+  }
   return 0;
 }
 
@@ -285,6 +358,8 @@ int main(int argc, char** argv) {
       {"key-package", key_package}, {"create", create}, {"commit", commit},   {"join", join},
       {"handle", handle},           {"protect", protect}, {"unprotect", unprotect},
       {"export", export_secret},    {"roster", roster},  {"info", info},
+      {"propose-update", propose_update}, {"reinit", reinit}, {"branch", branch},
+      {"join-resumed", join_resumed},
   };
   auto it = kCommands.find(args.command);
   if (it == kCommands.end()) fail("unknown command '" + args.command + "' (see --help)");

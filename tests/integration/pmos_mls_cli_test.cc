@@ -76,6 +76,38 @@ TEST_F(PmosMlsCli, ThreeMembersTalkAndOneIsRemoved) {
   EXPECT_EQ(file("e.alice").size(), 33u);
 }
 
+TEST_F(PmosMlsCli, UpdateThenReInitIntoAnotherSuite) {
+  for (std::string who : {"alice", "bob"})
+    ASSERT_EQ(run("key-package --identity " + who + " --bundle " + who + ".bundle --out " + who + ".kp"), 0) << file("stderr");
+  ASSERT_EQ(run("create --bundle alice.bundle --group-id g1 --state alice.state"), 0) << file("stderr");
+  ASSERT_EQ(run("commit --state alice.state --add bob.kp --out c1 --welcome w1"), 0) << file("stderr");
+  ASSERT_EQ(run("join --bundle bob.bundle --welcome w1 --state bob.state"), 0) << file("stderr");
+  // Bob proposes a fresh leaf key; Alice commits it.
+  ASSERT_EQ(run("propose-update --state bob.state --out u1"), 0) << file("stderr");
+  ASSERT_EQ(run("handle --state alice.state --in u1"), 0) << file("stderr");
+  ASSERT_EQ(run("commit --state alice.state --out c2"), 0) << file("stderr");
+  ASSERT_EQ(run("handle --state bob.state --in c2"), 0) << file("stderr");
+  // Alice ends the group with a ReInit into suite 3 and starts the new one.
+  ASSERT_EQ(run("commit --state alice.state --reinit-group-id g2 --reinit-suite 3 --out c3"), 0) << file("stderr");
+  ASSERT_EQ(run("handle --state bob.state --in c3"), 0) << file("stderr");
+  ASSERT_EQ(run("info --state bob.state > bob.info"), 0);
+  EXPECT_NE(file("bob.info").find("ended_by_reinit\tg2 0x0003"), std::string::npos) << file("bob.info");
+  EXPECT_NE(run("protect --state bob.state < bob.info > /dev/null"), 0);
+  for (std::string who : {"alice", "bob"})
+    ASSERT_EQ(run("key-package --suite 3 --identity " + who + " --bundle " + who + "2.bundle --out " + who + "2.kp"), 0);
+  ASSERT_EQ(run("reinit --state alice.state --bundle alice2.bundle --add bob2.kp --new-state alice2.state --welcome w2"), 0)
+      << file("stderr");
+  ASSERT_EQ(run("join-resumed --old-state bob.state --bundle bob2.bundle --welcome w2 --state bob2.state"), 0)
+      << file("stderr");
+  ASSERT_EQ(run("info --state alice2.state > alice2.info"), 0);
+  ASSERT_EQ(run("info --state bob2.state > bob2.info"), 0);
+  auto authenticator = [](const std::string& info) { return info.substr(info.find("epoch_authenticator")); };
+  EXPECT_EQ(authenticator(file("alice2.info")), authenticator(file("bob2.info")));
+  EXPECT_NE(file("bob2.info").find("suite\t0x0003"), std::string::npos) << file("bob2.info");
+  // Only the old group's state holds the resumption PSK the Welcome needs.
+  EXPECT_NE(run("join-resumed --old-state alice2.state --bundle bob2.bundle --welcome w2 --state x.state"), 0);
+}
+
 TEST_F(PmosMlsCli, BadInputIsAClearErrorAndLosesNothing) {
   ASSERT_EQ(run("key-package --identity a --bundle a.bundle --out a.kp"), 0);
   ASSERT_EQ(run("create --bundle a.bundle --group-id g --state a.state"), 0);

@@ -24,11 +24,49 @@ std::uint32_t leaves_for_width(std::size_t width) {
 
 }  // namespace
 
-PublicTree::PublicTree(const crypto::CipherSuite& suite, LeafCount leaves)
-    : suite_(suite), leaf_count_(leaves), nodes_(node_width(leaves)), hash_cache_(nodes_.size()) {}
+PublicTree::PublicTree(const crypto::CipherSuite& suite, LeafCount leaves) : suite_(suite), leaf_count_(1) {
+  chunks_.push_back(std::make_shared<Chunk>());
+  resize(leaves);
+}
 
 PublicTree::PublicTree(const crypto::CipherSuite& suite, LeafNode creator) : PublicTree(suite, LeafCount(1)) {
-  nodes_[0] = Node{std::move(creator)};
+  set_node(NodeIndex(0), Node{std::move(creator)});
+}
+
+PublicTree::Slot& PublicTree::mutable_slot(std::uint32_t node) {
+  std::shared_ptr<Chunk>& chunk = chunks_[node / kChunkNodes];
+  if (chunk.use_count() > 1) chunk = std::make_shared<Chunk>(*chunk);
+  return (*chunk)[node % kChunkNodes];
+}
+
+void PublicTree::resize(LeafCount leaves) {
+  std::uint32_t old_width = width(), new_width = node_width(leaves);
+  for (std::uint32_t i = new_width; i < old_width; ++i) {
+    const Slot& s = slot(i);
+    if (s.node || s.hash_size != 0 || !s.subtree_blank) mutable_slot(i) = Slot{};
+  }
+  leaf_count_ = leaves;
+  chunks_.resize((new_width + kChunkNodes - 1) / kChunkNodes);
+  for (auto& chunk : chunks_) {
+    if (!chunk) chunk = std::make_shared<Chunk>();
+  }
+  // Growing puts the old root under a new one, which may now cover members.
+  if (new_width > old_width) update_blank_flags(root(leaf_count_));
+}
+
+bool PublicTree::compute_blank_flag(NodeIndex node) const {
+  if (slot(node.value).node) return false;
+  if (is_leaf(node)) return true;
+  return slot(left(node)->value).subtree_blank && slot(right(node)->value).subtree_blank;
+}
+
+void PublicTree::update_blank_flags(NodeIndex node) {
+  for (std::optional<NodeIndex> n = node; n; n = parent(*n, leaf_count_)) {
+    bool blank = compute_blank_flag(*n);
+    // The flag depends on the subtree only: unchanged here, unchanged above.
+    if (blank == slot(n->value).subtree_blank && *n != node) break;
+    if (blank != slot(n->value).subtree_blank) mutable_slot(n->value).subtree_blank = blank;
+  }
 }
 
 ErrorOr<PublicTree> PublicTree::from_wire(const crypto::CipherSuite& suite, const RatchetTree& tree) {
@@ -42,9 +80,17 @@ ErrorOr<PublicTree> PublicTree::from_wire(const crypto::CipherSuite& suite, cons
     bool leaf_position = i % 2 == 0;
     if (leaf_position != (node->node_type() == NodeType::kLeaf))
       return Error::decode("ratchet tree has a leaf where a parent belongs, or the reverse");
-    out.nodes_[i] = node;
+    out.mutable_slot(static_cast<std::uint32_t>(i)).node = std::make_shared<const Node>(*node);
   }
-  for (std::size_t i = 1; i < out.nodes_.size(); i += 2) {
+  // Blank flags bottom-up, level by level.
+  for (std::uint32_t lvl = 0; (std::uint32_t{1} << lvl) <= out.width(); ++lvl) {
+    std::uint32_t first = (std::uint32_t{1} << lvl) - 1, step = std::uint32_t{1} << (lvl + 1);
+    for (std::uint32_t i = first; i < out.width(); i += step) {
+      bool blank = out.compute_blank_flag(NodeIndex(i));
+      if (blank != out.slot(i).subtree_blank) out.mutable_slot(i).subtree_blank = blank;
+    }
+  }
+  for (std::uint32_t i = 1; i < out.width(); i += 2) {
     const ParentNode* parent = out.parent_node(NodeIndex(static_cast<std::uint32_t>(i)));
     if (parent == nullptr) continue;
     for (LeafIndex unmerged : parent->unmerged_leaves) {
@@ -58,37 +104,46 @@ ErrorOr<PublicTree> PublicTree::from_wire(const crypto::CipherSuite& suite, cons
 
 RatchetTree PublicTree::to_wire() const {
   RatchetTree tree;
-  std::size_t end = nodes_.size();
-  while (end > 0 && !nodes_[end - 1]) --end;
-  tree.nodes.assign(nodes_.begin(), nodes_.begin() + static_cast<std::ptrdiff_t>(end));
+  std::uint32_t end = width();
+  while (end > 0 && !slot(end - 1).node) --end;
+  tree.nodes.reserve(end);
+  for (std::uint32_t i = 0; i < end; ++i) {
+    const Slot& s = slot(i);
+    tree.nodes.push_back(s.node ? std::optional<Node>(*s.node) : std::nullopt);
+  }
   return tree;
 }
 
 const LeafNode* PublicTree::leaf(LeafIndex leaf) const {
   if (leaf.value >= leaf_count_.value) return nullptr;
-  const auto& node = nodes_[to_node(leaf).value];
+  const auto& node = slot(to_node(leaf).value).node;
   return node ? std::get_if<LeafNode>(&node->value) : nullptr;
 }
 
 const ParentNode* PublicTree::parent_node(NodeIndex index) const {
-  if (index.value >= nodes_.size()) return nullptr;
-  const auto& node = nodes_[index.value];
+  if (index.value >= width()) return nullptr;
+  const auto& node = slot(index.value).node;
   return node ? std::get_if<ParentNode>(&node->value) : nullptr;
 }
 
 std::vector<NodeIndex> PublicTree::resolution(NodeIndex node) const {
-  if (!is_blank(node)) {
-    std::vector<NodeIndex> out{node};
+  std::vector<NodeIndex> out;
+  resolve_into(node, out);
+  return out;
+}
+
+void PublicTree::resolve_into(NodeIndex node, std::vector<NodeIndex>& out) const {
+  const Slot& s = slot(node.value);
+  if (s.subtree_blank) return;
+  if (s.node) {
+    out.push_back(node);
     if (const ParentNode* parent = parent_node(node)) {
       for (LeafIndex unmerged : parent->unmerged_leaves) out.push_back(to_node(unmerged));
     }
-    return out;
+    return;
   }
-  if (is_leaf(node)) return {};
-  std::vector<NodeIndex> out = resolution(*left(node));
-  std::vector<NodeIndex> right_part = resolution(*right(node));
-  out.insert(out.end(), right_part.begin(), right_part.end());
-  return out;
+  resolve_into(*left(node), out);
+  resolve_into(*right(node), out);
 }
 
 // TreeHashInput (§7.8). With `excluded`, the listed leaves are hashed as blank
@@ -124,9 +179,15 @@ Bytes PublicTree::hash_node(NodeIndex node, const std::set<std::uint32_t>* exclu
 }
 
 Bytes PublicTree::tree_hash(NodeIndex node) const {
-  Bytes& cached = hash_cache_[node.value];
-  if (cached.empty()) cached = hash_node(node, nullptr);
-  return cached;
+  const Slot& s = slot(node.value);
+  if (s.hash_size == 0) {
+    Bytes hash = hash_node(node, nullptr);
+    VERIFY(!hash.empty() && hash.size() <= s.hash.size());
+    std::copy(hash.begin(), hash.end(), s.hash.begin());
+    s.hash_size = static_cast<std::uint8_t>(hash.size());
+    return hash;
+  }
+  return Bytes(s.hash.begin(), s.hash.begin() + s.hash_size);
 }
 
 Bytes PublicTree::original_tree_hash(NodeIndex node, const std::set<std::uint32_t>& excluded) const {
@@ -177,7 +238,7 @@ bool PublicTree::parent_hash_valid(NodeIndex parent, NodeIndex descendant, NodeI
 }
 
 ErrorOr<void> PublicTree::verify_parent_hashes() const {
-  for (std::uint32_t i = 1; i < nodes_.size(); i += 2) {
+  for (std::uint32_t i = 1; i < width(); i += 2) {
     NodeIndex p(i);
     if (parent_node(p) == nullptr) continue;
     NodeIndex l = *left(p), r = *right(p);
@@ -209,7 +270,7 @@ ErrorOr<void> PublicTree::verify_leaf_signatures(BytesView group_id) const {
     if (!signature_keys.insert(l->signature_key).second)
       return Error::decode("two ratchet tree leaves share a signature key");
   }
-  for (std::uint32_t i = 1; i < nodes_.size(); i += 2) {
+  for (std::uint32_t i = 1; i < width(); i += 2) {
     const ParentNode* p = parent_node(NodeIndex(i));
     if (p && !encryption_keys.insert(p->encryption_key).second)
       return Error::decode("two ratchet tree nodes share an encryption key");
@@ -228,7 +289,7 @@ std::vector<PublicTree::PathStep> PublicTree::filtered_direct_path(LeafIndex lea
   NodeIndex child = to_node(leaf_index);
   for (NodeIndex n : direct_path(child, leaf_count_)) {
     NodeIndex copath_child = *left(n) == child ? *right(n) : *left(n);
-    if (!resolution(copath_child).empty()) steps.push_back({n, copath_child});
+    if (!slot(copath_child.value).subtree_blank) steps.push_back({n, copath_child});
     child = n;
   }
   return steps;
@@ -252,9 +313,12 @@ ErrorOr<Bytes> PublicTree::merge_path(LeafIndex sender, const std::vector<HpkePu
 void PublicTree::set_leaf(LeafIndex index, LeafNode node) { set_node(to_node(index), Node{std::move(node)}); }
 
 void PublicTree::set_node(NodeIndex node, std::optional<Node> value) {
-  nodes_[node.value] = std::move(value);
+  mutable_slot(node.value).node = value ? std::make_shared<const Node>(std::move(*value)) : nullptr;
   // Only the hashes on the path to the root depend on this node.
-  for (std::optional<NodeIndex> n = node; n; n = parent(*n, leaf_count_)) hash_cache_[n->value].clear();
+  for (std::optional<NodeIndex> n = node; n; n = parent(*n, leaf_count_)) {
+    if (slot(n->value).hash_size != 0) mutable_slot(n->value).hash_size = 0;
+  }
+  update_blank_flags(node);
 }
 
 void PublicTree::blank_direct_path(LeafIndex leaf_index) {
@@ -269,15 +333,13 @@ LeafIndex PublicTree::add_leaf(LeafNode node) {
   if (index == leaf_count_.value) {
     // Doubling keeps every existing node at its array index; only the root
     // moves up, and its hash is not cached yet.
-    leaf_count_ = LeafCount(leaf_count_.value * 2);
-    nodes_.resize(node_width(leaf_count_));
-    hash_cache_.resize(nodes_.size());
+    resize(LeafCount(leaf_count_.value * 2));
   }
   LeafIndex added(index);
   set_node(to_node(added), Node{std::move(node)});
   for (NodeIndex n : direct_path(to_node(added), leaf_count_)) {
     if (is_blank(n)) continue;
-    Node updated = *nodes_[n.value];
+    Node updated = *slot(n.value).node;
     std::get<ParentNode>(updated.value).unmerged_leaves.push_back(added);
     set_node(n, std::move(updated));
   }
@@ -307,9 +369,7 @@ void PublicTree::truncate() {
     for (std::uint32_t i = half; i < leaf_count_.value && right_empty; ++i)
       right_empty = is_blank(to_node(LeafIndex(i)));
     if (!right_empty) break;
-    leaf_count_ = LeafCount(half);
-    nodes_.resize(node_width(leaf_count_));
-    hash_cache_.resize(nodes_.size());
+    resize(LeafCount(half));
   }
 }
 

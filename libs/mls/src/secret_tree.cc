@@ -6,7 +6,7 @@ namespace pmos::mls {
 
 SecretTree::SecretTree(const crypto::CipherSuite& suite, LeafCount leaves, BytesView encryption_secret,
                        SecretTreeLimits limits)
-    : suite_(suite), leaves_(leaves), limits_(limits), ratchets_(2 * static_cast<std::size_t>(leaves.value)) {
+    : suite_(suite), leaves_(leaves), limits_(limits) {
   node_secrets_.emplace(root(leaves).value, SecretBytes::copy_of(encryption_secret));
 }
 
@@ -39,17 +39,19 @@ ErrorOr<SecretBytes> SecretTree::leaf_secret(LeafIndex leaf) {
 
 ErrorOr<SecretTree::Ratchet*> SecretTree::ratchet(LeafIndex leaf, RatchetType type) {
   if (leaf.value >= leaves_.value) return Error::invalid_argument("secret tree: leaf index beyond the tree");
-  std::size_t handshake = 2 * static_cast<std::size_t>(leaf.value);
-  Ratchet& wanted = ratchets_[handshake + (type == RatchetType::kApplication ? 1 : 0)];
-  if (!wanted.started) {
-    // Both ratchets of a leaf start together: the leaf secret is used once.
-    SecretBytes secret = TRY(leaf_secret(leaf));
-    std::uint16_t nh = static_cast<std::uint16_t>(suite_.hash().size());
-    ratchets_[handshake].secret = TRY(suite_.expand_with_label(secret, "handshake", {}, nh));
-    ratchets_[handshake + 1].secret = TRY(suite_.expand_with_label(secret, "application", {}, nh));
-    ratchets_[handshake].started = ratchets_[handshake + 1].started = true;
-  }
-  return &wanted;
+  std::uint32_t handshake = 2 * leaf.value;
+  std::uint32_t wanted = handshake + (type == RatchetType::kApplication ? 1 : 0);
+  if (auto it = ratchets_.find(wanted); it != ratchets_.end()) return &it->second;
+  // Both ratchets of a leaf start together: the leaf secret is used once.
+  SecretBytes secret = TRY(leaf_secret(leaf));
+  std::uint16_t nh = static_cast<std::uint16_t>(suite_.hash().size());
+  Ratchet h, a;
+  h.secret = TRY(suite_.expand_with_label(secret, "handshake", {}, nh));
+  a.secret = TRY(suite_.expand_with_label(secret, "application", {}, nh));
+  h.started = a.started = true;
+  ratchets_.insert_or_assign(handshake, std::move(h));
+  ratchets_.insert_or_assign(handshake + 1, std::move(a));
+  return &ratchets_.find(wanted)->second;
 }
 
 ErrorOr<MessageKey> SecretTree::derive_and_advance(Ratchet& r) {
@@ -104,8 +106,13 @@ void SecretTree::save(tls::Writer& w) const {
     w.opaque(secret);
   }
   w.end_vector(mark);
+  // Every leaf's two ratchets, unstarted ones included (the saved layout
+  // predates the sparse map).
   mark = w.begin_vector();
-  for (const Ratchet& r : ratchets_) {
+  const Ratchet unstarted;
+  for (std::uint32_t i = 0; i < 2 * leaves_.value; ++i) {
+    auto it = ratchets_.find(i);
+    const Ratchet& r = it == ratchets_.end() ? unstarted : it->second;
     w.u8(r.started ? 1 : 0);
     w.opaque(r.secret);
     w.u32(r.next_generation);
@@ -136,7 +143,8 @@ ErrorOr<SecretTree> SecretTree::load(const crypto::CipherSuite& suite, tls::Read
       return Error::decode("saved secret tree has a bad node secret");
   }
   tls::Reader ratchets = TRY(r.vector());
-  for (Ratchet& ratchet : tree.ratchets_) {
+  for (std::uint32_t i = 0; i < 2 * leaves.value; ++i) {
+    Ratchet ratchet;
     std::uint8_t started = TRY(ratchets.u8());
     if (started > 1) return Error::decode("saved secret tree has a bad ratchet flag");
     ratchet.started = started == 1;
@@ -156,6 +164,11 @@ ErrorOr<SecretTree> SecretTree::load(const crypto::CipherSuite& suite, tls::Read
       key.nonce = SecretBytes::copy_of(n);
       if (!ratchet.skipped.emplace(key.generation, std::move(key)).second)
         return Error::decode("saved secret tree repeats a skipped key");
+    }
+    if (ratchet.started) {
+      tree.ratchets_.emplace(i, std::move(ratchet));
+    } else if (ratchet.next_generation != 0 || !ratchet.skipped.empty()) {
+      return Error::decode("saved secret tree has an unstarted ratchet with state");
     }
   }
   TRY(ratchets.finish());

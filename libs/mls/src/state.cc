@@ -1,6 +1,7 @@
 #include "pmos/mls/state.h"
 
 #include <algorithm>
+#include <memory>
 #include <set>
 
 #include "pmos/base/codec.h"
@@ -33,6 +34,29 @@ ErrorOr<void> verify_leaf(const crypto::CipherSuite& suite, const LeafNode& leaf
   if (!suite.verify_with_label(key, "LeafNodeTBS", tls::encode(LeafNodeTbs::of(leaf, group_id, index)),
                                leaf.signature))
     return Error::crypto("leaf node signature does not verify");
+  return {};
+}
+
+// An Update's new leaf (§12.1.2, §7.3): from a member, of source update,
+// signed for this group and leaf, the same signature key, an encryption key
+// new to the tree, and a credential the application accepts.
+ErrorOr<void> validate_update(const crypto::CipherSuite& suite, const PublicTree& tree, BytesView group_id,
+                              LeafIndex sender, const LeafNode& leaf, const CredentialValidator& validator) {
+  const LeafNode* old = tree.leaf(sender);
+  if (old == nullptr) return Error::decode("update proposal from a blank or missing leaf");
+  if (leaf.leaf_node_source() != LeafNodeSource::kUpdate)
+    return Error::decode("update proposal leaf node is not of source update");
+  if (leaf.signature_key != old->signature_key)
+    return Error::decode("update proposal changes the member's signature key");
+  TRY(verify_leaf(suite, leaf, group_id, sender));
+  for (std::uint32_t i = 0; i < node_width(tree.leaf_count()); ++i) {
+    NodeIndex n(i);
+    const HpkePublicKey* key = nullptr;
+    if (const LeafNode* l = is_leaf(n) ? tree.leaf(LeafIndex(i / 2)) : nullptr) key = &l->encryption_key;
+    if (const ParentNode* p = tree.parent_node(n)) key = &p->encryption_key;
+    if (key && *key == leaf.encryption_key) return Error::decode("update proposal reuses an encryption key of the tree");
+  }
+  TRY(validator(leaf.credential, leaf.signature_key));
   return {};
 }
 
@@ -87,6 +111,8 @@ struct Applied {
   std::vector<PreSharedKeyId> psks;
   bool path_required = false;
   bool removes_us = false;
+  bool updates_us = false;
+  std::optional<ReInit> reinit;
 };
 
 }  // namespace
@@ -170,7 +196,11 @@ State::State(crypto::CipherSuite suite, GroupContext context, PublicTree tree, P
       secrets_(std::move(secrets)),
       secret_tree_(suite_, tree_.leaf_count(), secrets_.encryption_secret),
       interim_transcript_hash_(std::move(interim_transcript_hash)),
-      validator_(std::move(validator)) {}
+      validator_(std::move(validator)) {
+  // Fills every node's cached hash, so later const use of the tree (shared
+  // with the previous epoch's State) writes nothing (public_tree.h).
+  (void)tree_.root_tree_hash();
+}
 
 ErrorOr<State> State::create(const crypto::CipherSuite& suite, Bytes group_id, KeyPackageBundle creator,
                              ExtensionList group_extensions, CredentialValidator validator) {
@@ -244,7 +274,8 @@ std::vector<std::pair<LeafIndex, const LeafNode*>> State::roster() const {
 
 namespace {
 // Bumped whenever the saved layout changes; load() refuses other versions.
-constexpr std::uint16_t kSavedStateVersion = 1;
+// 2 added the Update keys; version 1 saves still load.
+constexpr std::uint16_t kSavedStateVersion = 2;
 }  // namespace
 
 SecretBytes State::save() const {
@@ -283,6 +314,11 @@ SecretBytes State::save() const {
     w.opaque(psk);
   }
   w.end_vector(mark);
+  mark = w.begin_vector();
+  for (const auto& [encryption_key, key] : update_keys_) w.opaque(key.private_bytes());
+  w.end_vector(mark);
+  w.u8(reinit_ ? 1 : 0);
+  if (reinit_) tls::write(w, *reinit_);
   Bytes plain = std::move(w).take();
   SecretBytes out = SecretBytes::copy_of(plain);
   secure_zero(plain);
@@ -291,7 +327,9 @@ SecretBytes State::save() const {
 
 ErrorOr<State> State::load(BytesView saved, CredentialValidator validator, PskLookup psks) {
   tls::Reader r(saved);
-  if (TRY(r.u16()) != kSavedStateVersion) return Error::unsupported("saved group state has an unknown format version");
+  std::uint16_t version = TRY(r.u16());
+  if (version != 1 && version != kSavedStateVersion)
+    return Error::unsupported("saved group state has an unknown format version");
   crypto::CipherSuite suite = TRY(crypto::CipherSuite::from_id(TRY(r.u16())));
   GroupContext context;
   TRY(tls::read(r, context));
@@ -351,6 +389,21 @@ ErrorOr<State> State::load(BytesView saved, CredentialValidator validator, PskLo
     std::uint64_t epoch = TRY(resumption.u64());
     state.resumption_psks_.emplace(epoch, SecretBytes::copy_of(TRY(resumption.opaque())));
   }
+  if (version >= 2) {
+    tls::Reader updates = TRY(r.vector());
+    while (!updates.empty()) {
+      crypto::PrivateKey key = TRY(suite.kem().private_key(TRY(updates.opaque())));
+      if (!state.update_keys_.emplace(to_bytes(key.public_key().bytes()), std::move(key)).second)
+        return Error::decode("saved group state repeats an update key");
+    }
+    std::uint8_t ended = TRY(r.u8());
+    if (ended > 1) return Error::decode("saved group state has a bad ReInit flag");
+    if (ended == 1) {
+      ReInit reinit;
+      TRY(tls::read(r, reinit));
+      state.reinit_ = std::move(reinit);
+    }
+  }
   TRY(r.finish());
   return state;
 }
@@ -396,8 +449,43 @@ ErrorOr<AuthenticatedContent> State::open(const MlsMessage& message) {
       return Error::decode("a new-member-commit sender sent something other than a commit");
     return content;
   }
+  if (const auto* external = std::get_if<ExternalSenderIndex>(&content.content.sender.value)) {
+    // §12.1.8.1: only as a PublicMessage, only proposals of the kinds an
+    // outsider may make, signed by the key the group lists for the index.
+    if (!std::holds_alternative<PublicMessage>(message.message))
+      return Error::decode("an external sender's message must be a PublicMessage");
+    if (content.content.content_type() != ContentType::kProposal)
+      return Error::decode("an external sender may only send proposals");
+    const Proposal& proposal = std::get<Proposal>(content.content.content);
+    if (!std::holds_alternative<Add>(proposal.value) && !std::holds_alternative<Remove>(proposal.value) &&
+        !std::holds_alternative<PreSharedKey>(proposal.value) && !std::holds_alternative<ReInit>(proposal.value) &&
+        !std::holds_alternative<GroupContextExtensions>(proposal.value))
+      return Error::decode("an external sender may not send this kind of proposal");
+    const Extension* ext = group_context_.extensions.find(ExtensionType::kExternalSenders);
+    if (ext == nullptr) return Error::decode("message from an external sender, but the group has none");
+    auto senders = TRY(tls::decode<std::vector<ExternalSender>>(ext->extension_data));
+    if (external->sender_index >= senders.size())
+      return Error::decode("external sender index is beyond the group's external senders");
+    auto key = suite_.signature().public_key(senders[external->sender_index].signature_key);
+    if (!key) return Error::decode("the group's external sender has a malformed signature key");
+    TRY(verify_signature(suite_, content, group_context_, *key));
+    return content;
+  }
+  if (std::holds_alternative<NewMemberProposalSender>(content.content.sender.value)) {
+    // A would-be member's Add, signed by its own key package (§12.1.8).
+    if (!std::holds_alternative<PublicMessage>(message.message))
+      return Error::decode("a new member's proposal must be a PublicMessage");
+    const auto* proposal = content.content.content_type() == ContentType::kProposal
+                               ? std::get_if<Add>(&std::get<Proposal>(content.content.content).value)
+                               : nullptr;
+    if (proposal == nullptr) return Error::decode("a new-member-proposal sender may only propose an Add");
+    TRY(validate_key_package(suite_, proposal->key_package));
+    crypto::PublicKey key = TRY(signature_key_of(suite_, proposal->key_package.leaf_node));
+    TRY(verify_signature(suite_, content, group_context_, key));
+    return content;
+  }
   const auto* member = std::get_if<MemberSender>(&content.content.sender.value);
-  if (member == nullptr) return Error::unsupported("proposals from external senders are not supported yet");
+  if (member == nullptr) return Error::decode("message has an unknown sender type");
   const LeafNode* leaf = tree_.leaf(member->leaf_index);
   if (leaf == nullptr) return Error::decode("message sender is not a member");
   crypto::PublicKey sender_key = TRY(signature_key_of(suite_, *leaf));
@@ -406,6 +494,7 @@ ErrorOr<AuthenticatedContent> State::open(const MlsMessage& message) {
 }
 
 ErrorOr<MlsMessage> State::protect(BytesView application_data, BytesView authenticated_data, std::size_t padding) {
+  TRY(check_not_ended());
   AuthenticatedContent content =
       sign_new(ApplicationData{to_bytes(application_data)}, WireFormat::kPrivateMessage, authenticated_data);
   content.auth.signature =
@@ -419,6 +508,20 @@ ErrorOr<MlsMessage> State::protect(BytesView application_data, BytesView authent
 ErrorOr<Received> State::unprotect(const MlsMessage& message) {
   AuthenticatedContent content = TRY(open(message));
   Received out;
+  if (const auto* external = std::get_if<ExternalSenderIndex>(&content.content.sender.value)) {
+    out.kind = Received::Kind::kProposal;
+    out.external_sender = external->sender_index;
+    out.authenticated_data = content.content.authenticated_data;
+    TRY(record_proposal(content));
+    return out;
+  }
+  if (std::holds_alternative<NewMemberProposalSender>(content.content.sender.value)) {
+    out.kind = Received::Kind::kProposal;
+    out.external_sender = Received::kNewMember;
+    out.authenticated_data = content.content.authenticated_data;
+    TRY(record_proposal(content));
+    return out;
+  }
   if (!std::holds_alternative<MemberSender>(content.content.sender.value))
     return Error::invalid_argument("a commit must go to handle_commit, which yields the next epoch");
   out.sender = std::get<MemberSender>(content.content.sender.value).leaf_index;
@@ -430,7 +533,7 @@ ErrorOr<Received> State::unprotect(const MlsMessage& message) {
       return out;
     case ContentType::kProposal:
       out.kind = Received::Kind::kProposal;
-      pending_.push_back({proposal_ref(suite_, content), std::get<Proposal>(content.content.content), out.sender});
+      TRY(record_proposal(content));
       return out;
     case ContentType::kCommit:
     case ContentType::kReserved:
@@ -441,16 +544,81 @@ ErrorOr<Received> State::unprotect(const MlsMessage& message) {
 
 // --- Proposals ----------------------------------------------------------------
 
+namespace {
+
+ErrorOr<MlsMessage> outsider_proposal(const crypto::CipherSuite& suite, const GroupContext& context, Sender sender,
+                                      const crypto::PrivateKey& signature_key, Proposal proposal) {
+  AuthenticatedContent content;
+  content.wire_format = WireFormat::kPublicMessage;
+  content.content.group_id = context.group_id;
+  content.content.epoch = context.epoch;
+  content.content.sender = std::move(sender);
+  content.content.content = std::move(proposal);
+  content.auth.signature = TRY(sign_content(suite, WireFormat::kPublicMessage, content.content, context, signature_key));
+  return MlsMessage{ProtocolVersion::kMls10, TRY(protect_public(suite, content, context, {}))};
+}
+
+}  // namespace
+
+ErrorOr<MlsMessage> external_proposal(const crypto::CipherSuite& suite, const GroupContext& context,
+                                      std::uint32_t sender_index, const crypto::PrivateKey& signature_key,
+                                      Proposal proposal) {
+  if (std::holds_alternative<Update>(proposal.value) || std::holds_alternative<ExternalInit>(proposal.value))
+    return Error::invalid_argument("an external sender may not send this kind of proposal");
+  return outsider_proposal(suite, context, Sender{ExternalSenderIndex{sender_index}}, signature_key, std::move(proposal));
+}
+
+ErrorOr<MlsMessage> new_member_proposal(const crypto::CipherSuite& suite, const GroupContext& context,
+                                        const KeyPackageBundle& key_package) {
+  return outsider_proposal(suite, context, Sender{NewMemberProposalSender{}}, key_package.signature_key,
+                           Proposal{Add{key_package.key_package}});
+}
+
 ErrorOr<void> State::handle_proposal(const MlsMessage& message) {
   AuthenticatedContent content = TRY(open(message));
   if (content.content.content_type() != ContentType::kProposal) return Error::invalid_argument("not a proposal");
-  if (!std::holds_alternative<MemberSender>(content.content.sender.value)) return Error::invalid_argument("not a proposal");
-  LeafIndex sender = std::get<MemberSender>(content.content.sender.value).leaf_index;
-  pending_.push_back({proposal_ref(suite_, content), std::get<Proposal>(content.content.content), sender});
+  return record_proposal(content);
+}
+
+ErrorOr<void> State::record_proposal(const AuthenticatedContent& content) {
+  const Proposal& proposal = std::get<Proposal>(content.content.content);
+  // Outsiders' proposals carry no leaf; kExternalSender marks them.
+  LeafIndex sender(kExternalSender);
+  if (const auto* member = std::get_if<MemberSender>(&content.content.sender.value)) sender = member->leaf_index;
+  if (const auto* update = std::get_if<Update>(&proposal.value)) {
+    if (sender.value == kExternalSender) return Error::decode("an update proposal must come from a member");
+    TRY(validate_update(suite_, tree_, group_context_.group_id, sender, update->leaf_node, validator_));
+  }
+  if (const auto* remove = std::get_if<Remove>(&proposal.value); remove && tree_.leaf(remove->removed) == nullptr)
+    return Error::decode("remove proposal names a blank or missing leaf");
+  if (const auto* add = std::get_if<Add>(&proposal.value)) TRY(validate_key_package(suite_, add->key_package));
+  if (const auto* gce = std::get_if<GroupContextExtensions>(&proposal.value)) {
+    if (const Extension* ext = gce->extensions.find(ExtensionType::kExternalSenders))
+      TRY(tls::decode<std::vector<ExternalSender>>(ext->extension_data));
+  }
+  pending_.push_back({proposal_ref(suite_, content), proposal, sender});
   return {};
 }
 
+ErrorOr<MlsMessage> State::propose_update() {
+  TRY(check_not_ended());
+  LeafNode leaf = *tree_.leaf(own_leaf());
+  crypto::PrivateKey key = TRY(suite_.kem().generate());
+  leaf.encryption_key = to_bytes(key.public_key().bytes());
+  leaf.source = LeafNodeUpdateSource{};
+  leaf.signature = TRY(suite_.sign_with_label(signature_key_, "LeafNodeTBS",
+                                              tls::encode(LeafNodeTbs::of(leaf, group_context_.group_id, own_leaf()))));
+  Bytes encryption_key = leaf.encryption_key;
+  AuthenticatedContent content = sign_new(Proposal{Update{std::move(leaf)}}, WireFormat::kPublicMessage, {});
+  content.auth.signature = TRY(sign_content(suite_, content.wire_format, content.content, group_context_, signature_key_));
+  MlsMessage message = TRY(frame(content, false));
+  pending_.push_back({proposal_ref(suite_, content), std::get<Proposal>(content.content.content), own_leaf()});
+  update_keys_.insert_or_assign(std::move(encryption_key), std::move(key));
+  return message;
+}
+
 ErrorOr<MlsMessage> State::propose_add(const KeyPackage& key_package) {
+  TRY(check_not_ended());
   TRY(validate_key_package(suite_, key_package));
   AuthenticatedContent content = sign_new(Proposal{Add{key_package}}, WireFormat::kPublicMessage, {});
   content.auth.signature = TRY(sign_content(suite_, content.wire_format, content.content, group_context_, signature_key_));
@@ -459,6 +627,7 @@ ErrorOr<MlsMessage> State::propose_add(const KeyPackage& key_package) {
 }
 
 ErrorOr<MlsMessage> State::propose_remove(LeafIndex member) {
+  TRY(check_not_ended());
   if (tree_.leaf(member) == nullptr) return Error::invalid_argument("no member at that leaf");
   AuthenticatedContent content = sign_new(Proposal{Remove{member}}, WireFormat::kPublicMessage, {});
   content.auth.signature = TRY(sign_content(suite_, content.wire_format, content.content, group_context_, signature_key_));
@@ -487,7 +656,7 @@ ErrorOr<Applied> apply_proposals(const crypto::CipherSuite& suite, const PublicT
                                  std::optional<LeafIndex> committer,
                                  LeafIndex own, const CredentialValidator& validator,
                                  const std::vector<std::pair<LeafIndex, const Proposal*>>& proposals) {
-  Applied a{base, context.extensions, {}, {}, {}, proposals.empty(), false};
+  Applied a{base, context.extensions, {}, {}, {}, proposals.empty(), false, false, std::nullopt};
   const GroupContextExtensions* gce = nullptr;
   int external_inits = 0;
   std::vector<std::pair<LeafIndex, const Update*>> updates;
@@ -511,13 +680,22 @@ ErrorOr<Applied> apply_proposals(const crypto::CipherSuite& suite, const PublicT
     } else if (const auto* psk = std::get_if<PreSharedKey>(&proposal->value)) {
       if (psk->psk.psk_nonce.size() != suite.hash().size()) return Error::decode("PSK nonce is not Nh bytes long");
       if (!psk_ids.insert(tls::encode(psk->psk)).second) return Error::decode("commit names the same PSK twice");
+      // §8.6: reinit and branch PSKs belong to a new group's first commit.
+      const auto* resumption = std::get_if<ResumptionPsk>(&psk->psk.psk);
+      if (resumption && resumption->usage != ResumptionPskUsage::kApplication && context.epoch != 0)
+        return Error::decode("a reinit or branch PSK may only be used in a new group's first commit");
       a.psks.push_back(psk->psk);
     } else if (const auto* ext = std::get_if<GroupContextExtensions>(&proposal->value)) {
       if (gce) return Error::decode("commit has more than one group context extensions proposal");
       gce = ext;
       a.path_required = true;
-    } else if (std::holds_alternative<ReInit>(proposal->value)) {
-      return Error::unsupported("ReInit proposals are not supported yet");
+    } else if (const auto* reinit = std::get_if<ReInit>(&proposal->value)) {
+      // §12.2: a ReInit stands alone; the version never goes down.
+      if (proposals.size() != 1) return Error::decode("a commit with a ReInit proposal may contain no other proposal");
+      if (reinit->version != ProtocolVersion::kMls10)
+        return Error::unsupported("ReInit names a protocol version other than MLS 1.0");
+      TRY(crypto::CipherSuite::from_id(static_cast<std::uint16_t>(reinit->cipher_suite)));
+      a.reinit = *reinit;
     } else if (std::holds_alternative<ExternalInit>(proposal->value)) {
       if (committer) return Error::decode("external init in a member's commit");
       ++external_inits;
@@ -534,22 +712,27 @@ ErrorOr<Applied> apply_proposals(const crypto::CipherSuite& suite, const PublicT
       return Error::decode("external commit carries proposals it may not");
   }
 
-  if (gce) a.extensions = gce->extensions;
+  if (gce) {
+    if (const Extension* ext = gce->extensions.find(ExtensionType::kExternalSenders))
+      TRY(tls::decode<std::vector<ExternalSender>>(ext->extension_data));
+    a.extensions = gce->extensions;
+  }
+  std::set<std::uint32_t> updated;
   for (auto [sender, update] : updates) {
     if (std::find(removes.begin(), removes.end(), sender) != removes.end())
       return Error::decode("commit both updates and removes the same member");
-    if (update->leaf_node.leaf_node_source() != LeafNodeSource::kUpdate)
-      return Error::decode("update proposal leaf node is not of source update");
-    TRY(verify_leaf(suite, update->leaf_node, context.group_id, sender));
-    TRY(validator(update->leaf_node.credential, update->leaf_node.signature_key));
+    if (!updated.insert(sender.value).second) return Error::decode("commit updates the same member twice");
+    TRY(validate_update(suite, base, context.group_id, sender, update->leaf_node, validator));
+    if (sender == own) a.updates_us = true;
     TRY(a.tree.update_leaf(sender, update->leaf_node));
   }
   for (LeafIndex removed : removes) {
     if (removed == own) a.removes_us = true;
     TRY(a.tree.remove_leaf(removed));
   }
+  // Only Adds need every member's key: a commit without them stays O(log n).
   std::set<Bytes> signature_keys;
-  for (std::uint32_t i = 0; i < a.tree.leaf_count().value; ++i) {
+  for (std::uint32_t i = 0; i < a.tree.leaf_count().value && !adds.empty(); ++i) {
     if (const LeafNode* leaf = a.tree.leaf(LeafIndex(i))) signature_keys.insert(leaf->signature_key);
   }
   for (const Add* add : adds) {
@@ -610,7 +793,25 @@ void State::inherit(State& next) const {
 }
 
 ErrorOr<CommitResult> State::commit(const CommitOptions& options) {
-  std::vector<CachedProposal> proposals = pending_;
+  TRY(check_not_ended());
+  // The committer chooses among the pending proposals (§12.2): our own
+  // Updates stay out (our path replaces our leaf), and of several Updates or
+  // Updates and a Remove for one leaf only the Remove or the latest Update.
+  std::set<std::uint32_t> removed, updated;
+  for (const auto& p : options.proposals)
+    if (const auto* r = std::get_if<Remove>(&p.value)) removed.insert(r->removed.value);
+  for (const auto& p : pending_)
+    if (const auto* r = std::get_if<Remove>(&p.proposal.value)) removed.insert(r->removed.value);
+  std::vector<bool> keep(pending_.size(), true);
+  for (std::size_t i = pending_.size(); i-- > 0;) {
+    if (!std::holds_alternative<Update>(pending_[i].proposal.value)) continue;
+    std::uint32_t sender = pending_[i].sender.value;
+    keep[i] = sender != own_leaf().value && !removed.contains(sender) && updated.insert(sender).second;
+  }
+  std::vector<CachedProposal> proposals;
+  for (std::size_t i = 0; i < pending_.size(); ++i)
+    if (keep[i]) proposals.push_back(pending_[i]);
+  std::size_t by_reference = proposals.size();
   for (const auto& p : options.proposals) proposals.push_back({{}, p, own_leaf()});
   Applied a = TRY(apply_proposals(suite_, tree_, group_context_, own_leaf(), own_leaf(), validator_,
                                   view(proposals)));
@@ -623,7 +824,7 @@ ErrorOr<CommitResult> State::commit(const CommitOptions& options) {
   SecretBytes commit_secret = SecretBytes::copy_of(zeros(suite_));
 
   Commit commit;
-  for (const auto& p : pending_) commit.proposals.push_back(ProposalOrRef{p.ref});
+  for (std::size_t i = 0; i < by_reference; ++i) commit.proposals.push_back(ProposalOrRef{proposals[i].ref});
   for (const auto& p : options.proposals) commit.proposals.push_back(ProposalOrRef{p});
   std::optional<CreatedPath> created;
   if (a.path_required || options.force_path) {
@@ -685,12 +886,14 @@ ErrorOr<CommitResult> State::commit(const CommitOptions& options) {
   State state(suite_, std::move(next), std::move(a.tree), std::move(private_tree), signature_key_, std::move(secrets),
               std::move(interim), validator_);
   inherit(state);
+  state.reinit_ = std::move(a.reinit);
   return CommitResult{std::move(message), std::move(welcome_message), std::move(state)};
 }
 
 ErrorOr<State> State::handle_commit(const MlsMessage& message) {
   AuthenticatedContent content = TRY(open(message));
   if (content.content.content_type() != ContentType::kCommit) return Error::invalid_argument("not a commit");
+  if (reinit_) return Error::invalid_argument("the group has ended with a ReInit: no further commits apply");
   const Commit& commit = std::get<Commit>(content.content.content);
   bool external = std::holds_alternative<NewMemberCommitSender>(content.content.sender.value);
 
@@ -736,6 +939,12 @@ ErrorOr<State> State::handle_commit(const MlsMessage& message) {
   next.extensions = a.extensions;
   PrivateTree private_tree = private_tree_;
   private_tree.prune(a.tree);
+  if (a.updates_us) {
+    // Our Update was committed: its leaf key, kept since we proposed it.
+    auto key = update_keys_.find(a.tree.leaf(own_leaf())->encryption_key);
+    if (key == update_keys_.end()) return Error::decode("commit applies an update of our leaf that we did not propose");
+    private_tree.set_key(to_node(own_leaf()), key->second);
+  }
   SecretBytes commit_secret = SecretBytes::copy_of(zeros(suite_));
   if (commit.path) {
     TRY(validator_(commit.path->leaf_node.credential, commit.path->leaf_node.signature_key));
@@ -756,6 +965,7 @@ ErrorOr<State> State::handle_commit(const MlsMessage& message) {
   State state(suite_, std::move(next), std::move(a.tree), std::move(private_tree), signature_key_, std::move(secrets),
               std::move(interim), validator_);
   inherit(state);
+  state.reinit_ = std::move(a.reinit);
   return state;
 }
 
@@ -835,6 +1045,102 @@ ErrorOr<std::pair<MlsMessage, State>> State::join_external(const GroupInfo& info
   State state(suite, std::move(next), std::move(tree), std::move(private_tree), leaf.signature_key, std::move(secrets),
               std::move(interim), std::move(validator));
   return std::pair<MlsMessage, State>{MlsMessage{ProtocolVersion::kMls10, std::move(message)}, std::move(state)};
+}
+
+}  // namespace pmos::mls
+
+namespace pmos::mls {
+
+ErrorOr<void> State::check_not_ended() const {
+  if (reinit_) return Error::invalid_argument("the group has ended with a ReInit: continue in the new group (reinit())");
+  return {};
+}
+
+ErrorOr<CommitResult> State::resume(ResumptionPskUsage usage, const crypto::CipherSuite& suite, Bytes group_id,
+                                    ExtensionList extensions, KeyPackageBundle creator,
+                                    const std::vector<KeyPackage>& members) const {
+  // Only members of this group (by credential) move to the new one.
+  auto is_member = [&](const LeafNode& leaf) {
+    for (const auto& [index, member] : roster())
+      if (member->credential == leaf.credential) return true;
+    return false;
+  };
+  if (!is_member(creator.key_package.leaf_node)) return Error::invalid_argument("the new group's creator is not a member of this group");
+  for (const auto& kp : members)
+    if (!is_member(kp.leaf_node)) return Error::invalid_argument("a member of the new group is not a member of this group");
+
+  PreSharedKeyId id{ResumptionPsk{usage, group_context_.group_id, group_context_.epoch},
+                    crypto::random_bytes(suite.hash().size())};
+  // The new group's first commit reads this group's resumption PSK through
+  // its lookup; anything else goes to ours.
+  auto psk = std::make_shared<SecretBytes>(secrets_.resumption_psk.clone());
+  PskLookup outer = psks_;
+  PskLookup lookup = [psk, id, outer](const PreSharedKeyId& wanted) -> ErrorOr<SecretBytes> {
+    if (wanted.psk == id.psk) return psk->clone();
+    if (!outer) return Error::not_found("commit uses a pre-shared key this member does not hold");
+    return outer(wanted);
+  };
+  State fresh = TRY(create(suite, std::move(group_id), std::move(creator), std::move(extensions), validator_));
+  fresh.psks_ = lookup;
+  CommitOptions options;
+  for (const auto& kp : members) options.proposals.push_back(Proposal{Add{kp}});
+  options.proposals.push_back(Proposal{PreSharedKey{id}});
+  CommitResult result = TRY(fresh.commit(options));
+  result.next.psks_ = psks_;
+  return result;
+}
+
+ErrorOr<CommitResult> State::reinit(KeyPackageBundle creator, const std::vector<KeyPackage>& members) const {
+  if (!reinit_) return Error::invalid_argument("the group has not ended with a ReInit");
+  crypto::CipherSuite suite = TRY(crypto::CipherSuite::from_id(static_cast<std::uint16_t>(reinit_->cipher_suite)));
+  return resume(ResumptionPskUsage::kReinit, suite, reinit_->group_id, reinit_->extensions, std::move(creator), members);
+}
+
+ErrorOr<CommitResult> State::branch(Bytes group_id, KeyPackageBundle creator, const std::vector<KeyPackage>& members,
+                                    ExtensionList extensions) const {
+  TRY(check_not_ended());
+  if (group_id == group_context_.group_id) return Error::invalid_argument("a branch needs a new group id");
+  return resume(ResumptionPskUsage::kBranch, suite_, std::move(group_id), std::move(extensions), std::move(creator),
+                members);
+}
+
+ErrorOr<State> State::join_resumed(const Welcome& welcome, const KeyPackageBundle& key_package,
+                                   const std::optional<RatchetTree>& tree) const {
+  ResumptionPskUsage expected = reinit_ ? ResumptionPskUsage::kReinit : ResumptionPskUsage::kBranch;
+  auto ours = std::make_shared<int>(0);
+  auto psk = std::make_shared<SecretBytes>(secrets_.resumption_psk.clone());
+  Bytes group_id = group_context_.group_id;
+  std::uint64_t epoch = group_context_.epoch;
+  PskLookup outer = psks_;
+  PskLookup lookup = [=](const PreSharedKeyId& id) -> ErrorOr<SecretBytes> {
+    const auto* resumption = std::get_if<ResumptionPsk>(&id.psk);
+    if (resumption == nullptr || resumption->psk_group_id != group_id) {
+      if (!outer) return Error::not_found("Welcome requires a pre-shared key this client does not hold");
+      return outer(id);
+    }
+    if (resumption->usage != expected)
+      return Error::decode(expected == ResumptionPskUsage::kReinit
+                               ? "Welcome's resumption PSK is not of usage reinit, as the ended group requires"
+                               : "Welcome's resumption PSK is not of usage branch");
+    if (resumption->psk_epoch != epoch)
+      return Error::decode("Welcome's resumption PSK is for another epoch of the old group");
+    ++*ours;
+    return psk->clone();
+  };
+  State joined = TRY(join(welcome, key_package, tree, validator_, lookup));
+  if (*ours != 1) return Error::decode("Welcome does not resume this group with exactly one resumption PSK");
+  if (joined.epoch() != 1) return Error::decode("a resumed group's Welcome must be for its first epoch");
+  if (reinit_) {
+    if (joined.group_context_.group_id != reinit_->group_id ||
+        static_cast<std::uint16_t>(reinit_->cipher_suite) != joined.suite_.id() ||
+        joined.group_context_.extensions != reinit_->extensions)
+      return Error::decode("the new group is not the one the ReInit named");
+  } else {
+    if (joined.suite_.id() != suite_.id()) return Error::decode("a branch must keep the cipher suite");
+    if (joined.group_context_.group_id == group_context_.group_id) return Error::decode("a branch must have a new group id");
+  }
+  joined.psks_ = psks_;
+  return joined;
 }
 
 }  // namespace pmos::mls

@@ -5,9 +5,19 @@
 // joiner must do (§7.9.2, §12.4.3.1) and the edits proposals make (§12.1).
 //
 // A value: copy it to get a new epoch's tree and edit the copy, so a commit
-// that fails half-way leaves the old tree untouched. Tree hashes are cached
-// per node and recomputed only along edited paths. Not synchronised.
+// that fails half-way leaves the old tree untouched. Copies share storage:
+// nodes live in fixed-size chunks that an edit clones only when another copy
+// still holds them, so a copy costs one pointer per 64 nodes and an edit
+// along a path clones O(log n) chunks. Tree hashes are cached per node and
+// recomputed only along edited paths.
+//
+// Not synchronised. Copies share chunks, and tree_hash() fills its cache
+// lazily into them; once root_tree_hash() has run every node's hash is
+// cached and const use writes nothing, so copies may then go to different
+// threads (State computes it for every tree it holds).
 
+#include <array>
+#include <memory>
 #include <optional>
 #include <set>
 #include <vector>
@@ -38,7 +48,7 @@ class PublicTree {
   // nullptr for a blank node (or one of the other kind).
   const LeafNode* leaf(LeafIndex leaf) const;
   const ParentNode* parent_node(NodeIndex node) const;
-  bool is_blank(NodeIndex node) const { return !nodes_[node.value].has_value(); }
+  bool is_blank(NodeIndex node) const { return !slot(node.value).node; }
 
   // §4.1.1: the non-blank nodes that cover the subtree under `node`.
   std::vector<NodeIndex> resolution(NodeIndex node) const;
@@ -81,8 +91,33 @@ class PublicTree {
   ErrorOr<void> remove_leaf(LeafIndex leaf);
 
  private:
+  struct Slot {
+    std::shared_ptr<const Node> node;  // null: blank
+    // The tree hash; hash_size 0: not computed. Filled from const methods
+    // (see the note above). Inline, so cloning a chunk allocates once.
+    mutable std::uint8_t hash_size = 0;
+    mutable std::array<std::uint8_t, 64> hash;
+    // Every node in this subtree is blank (its resolution is empty). Kept
+    // up to date by every edit, so resolution() skips blank subtrees
+    // without walking them.
+    bool subtree_blank = true;
+  };
+  static constexpr std::uint32_t kChunkNodes = 64;
+  using Chunk = std::array<Slot, kChunkNodes>;
+
   PublicTree(const crypto::CipherSuite& suite, LeafCount leaves);
+  std::uint32_t width() const { return node_width(leaf_count_); }
+  const Slot& slot(std::uint32_t node) const { return (*chunks_[node / kChunkNodes])[node % kChunkNodes]; }
+  // The slot, after cloning its chunk if another copy shares it.
+  Slot& mutable_slot(std::uint32_t node);
+  // Changes leaf_count_; slots beyond the width are kept blank and unhashed.
+  void resize(LeafCount leaves);
   void set_node(NodeIndex node, std::optional<Node> value);
+  // Recomputes subtree_blank of `node` and then of its ancestors while it
+  // changes.
+  void update_blank_flags(NodeIndex node);
+  bool compute_blank_flag(NodeIndex node) const;
+  void resolve_into(NodeIndex node, std::vector<NodeIndex>& out) const;
   void blank_direct_path(LeafIndex leaf);
   void truncate();
   Bytes hash_node(NodeIndex node, const std::set<std::uint32_t>* excluded_leaves) const;
@@ -91,8 +126,7 @@ class PublicTree {
 
   crypto::CipherSuite suite_;
   LeafCount leaf_count_;
-  std::vector<std::optional<Node>> nodes_;  // indexed by NodeIndex, full width
-  mutable std::vector<Bytes> hash_cache_;   // empty = not computed
+  std::vector<std::shared_ptr<Chunk>> chunks_;  // node i in chunk i / kChunkNodes
 };
 
 }  // namespace pmos::mls

@@ -80,7 +80,9 @@ class SecretTree {
   LeafCount leaves_;
   SecretTreeLimits limits_;
   std::map<std::uint32_t, SecretBytes> node_secrets_;  // by NodeIndex; shrinks as leaves are used
-  std::vector<Ratchet> ratchets_;                      // 2 per leaf: handshake, application
+  // Started ratchets only, by 2 * leaf + type: a new epoch costs nothing
+  // per member until that member sends.
+  std::map<std::uint32_t, Ratchet> ratchets_;
 };
 
 // Key and nonce that encrypt a PrivateMessage's SenderData (§6.3.2), from the

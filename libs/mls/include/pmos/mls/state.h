@@ -9,7 +9,9 @@
 // or one that fails to verify, changes nothing. Within an epoch, protect()
 // and unprotect() advance the secret tree's ratchets (forward secrecy) and
 // handle() of a proposal records it: those mutate. Move-only, because the
-// epoch's secrets are. Not synchronised: one thread owns a State.
+// epoch's secrets are. Not synchronised: one thread owns a State. States of
+// successive epochs share their trees' unchanged parts (public_tree.h), which
+// neither writes, so they may be owned by different threads.
 
 #include <functional>
 #include <map>
@@ -65,7 +67,24 @@ struct Received {
   LeafIndex sender;             // for member senders
   Bytes application_data;       // kApplication
   Bytes authenticated_data;
+  // A proposal from outside the group (§12.1.8): the index into the
+  // external_senders extension, or kNewMember for a would-be member's Add.
+  // `sender` is then meaningless.
+  static constexpr std::uint32_t kNewMember = UINT32_MAX;
+  std::optional<std::uint32_t> external_sender;
 };
+
+// Proposals from outside the group (§12.1.8.1), as PublicMessages for the
+// epoch of `context`. An external sender (a server, say) signs with the key
+// the group's external_senders extension lists at `sender_index`, and may
+// propose Add, Remove, PreSharedKey, ReInit and GroupContextExtensions.
+ErrorOr<MlsMessage> external_proposal(const crypto::CipherSuite& suite, const GroupContext& context,
+                                      std::uint32_t sender_index, const crypto::PrivateKey& signature_key,
+                                      Proposal proposal);
+// A would-be member asking to be added (sender type new_member_proposal),
+// signed with its key package's signature key.
+ErrorOr<MlsMessage> new_member_proposal(const crypto::CipherSuite& suite, const GroupContext& context,
+                                        const KeyPackageBundle& key_package);
 
 struct CommitResult;
 
@@ -102,6 +121,12 @@ class State {
   // --- Proposals (sent as PublicMessages, recorded as our own) --------------
   ErrorOr<MlsMessage> propose_add(const KeyPackage& key_package);
   ErrorOr<MlsMessage> propose_remove(LeafIndex member);
+  // Proposes replacing our own leaf with one under a fresh encryption key
+  // (§12.1.2); credential, capabilities and extensions stay. The new private
+  // key is kept (and saved) until another member's commit includes the
+  // proposal by reference, or the epoch ends. Our own commits leave our
+  // Updates out: their UpdatePath replaces our leaf anyway.
+  ErrorOr<MlsMessage> propose_update();
 
   // --- Commits --------------------------------------------------------------
   struct CommitOptions {
@@ -118,8 +143,32 @@ class State {
   // are not handled (keep the CommitResult's `next`). This epoch is unchanged
   // except that decrypting advances its ratchet.
   ErrorOr<State> handle_commit(const MlsMessage& message);
-  // A proposal: checked and recorded for the next commit.
+  // A proposal: checked and recorded for the next commit. Members' proposals
+  // and, from outside the group, those of the external_senders extension's
+  // senders and new members' Adds (§12.1.8).
   ErrorOr<void> handle_proposal(const MlsMessage& message);
+
+  // --- Re-initialisation and branching (§11.2, §11.3) -----------------------
+  // Once a commit with a ReInit proposal (by value in CommitOptions, or by
+  // reference) is applied, the group has ended: the State still receives,
+  // but refuses to send or commit. reinit() then makes the new group the
+  // ReInit describes (group id, suite, version, extensions) with the given
+  // members, its first commit carrying the old group's last resumption PSK
+  // (usage reinit). `creator` and `members` are key packages for the new
+  // suite; every member must belong to the old group (same credential).
+  const std::optional<ReInit>& ended_by_reinit() const { return reinit_; }
+  ErrorOr<CommitResult> reinit(KeyPackageBundle creator, const std::vector<KeyPackage>& members) const;
+  // A subgroup of this group's members (§11.3): a new group id, same suite
+  // and version, this epoch's resumption PSK with usage branch.
+  ErrorOr<CommitResult> branch(Bytes group_id, KeyPackageBundle creator, const std::vector<KeyPackage>& members,
+                               ExtensionList extensions = {}) const;
+  // Joins a group that reinit() or branch() of this group made, supplying
+  // our resumption PSK. Checks that the Welcome uses exactly one resumption
+  // PSK of this group, of this epoch, with usage reinit if this group ended
+  // by a ReInit (and then that the new group is the one the ReInit named)
+  // or branch otherwise.
+  ErrorOr<State> join_resumed(const Welcome& welcome, const KeyPackageBundle& key_package,
+                              const std::optional<RatchetTree>& tree = std::nullopt) const;
 
   // --- Application messages -------------------------------------------------
   ErrorOr<MlsMessage> protect(BytesView application_data, BytesView authenticated_data = {},
@@ -155,8 +204,10 @@ class State {
   std::vector<std::pair<LeafIndex, const LeafNode*>> roster() const;
 
  private:
-  // Benchmarks build large steady-state groups directly (bench/mls_bench.cc).
+  // Benchmarks build large steady-state groups directly (bench/mls_bench.cc);
+  // tests forge correctly signed but otherwise bad messages (tests/).
   friend struct StateBenchAccess;
+  friend struct StateTestAccess;
 
   struct CachedProposal {
     ProposalRef ref;
@@ -172,6 +223,8 @@ class State {
   ErrorOr<MlsMessage> frame(AuthenticatedContent content, bool encrypt);
   AuthenticatedContent sign_new(Content content, WireFormat wire_format, BytesView authenticated_data) const;
   ErrorOr<std::vector<CachedProposal>> resolve(const Commit& commit, LeafIndex committer) const;
+  // Checks and records a proposal open() returned.
+  ErrorOr<void> record_proposal(const AuthenticatedContent& content);
 
   // PSKs for a commit: our own group's resumption PSKs, else psks_.
   ErrorOr<SecretBytes> psk_secret_for(const std::vector<PreSharedKeyId>& ids) const;
@@ -179,6 +232,8 @@ class State {
   // into the next epoch's State.
   void inherit(State& next) const;
 
+  // The sender recorded for proposals from outside the group.
+  static constexpr std::uint32_t kExternalSender = UINT32_MAX;
   // How many past epochs' resumption PSKs a State keeps (§8.6).
   static constexpr std::size_t kResumptionEpochs = 16;
 
@@ -194,6 +249,15 @@ class State {
   CredentialValidator validator_;
   PskLookup psks_;
   std::map<std::uint64_t, SecretBytes> resumption_psks_;  // by epoch, excluding this one
+  // Private keys of leaves we proposed in this epoch's Updates, by the
+  // proposed leaf's encryption key.
+  std::map<Bytes, crypto::PrivateKey> update_keys_;
+  std::optional<ReInit> reinit_;  // set once a ReInit commit ended the group
+
+  ErrorOr<void> check_not_ended() const;
+  ErrorOr<CommitResult> resume(ResumptionPskUsage usage, const crypto::CipherSuite& suite, Bytes group_id,
+                               ExtensionList extensions, KeyPackageBundle creator,
+                               const std::vector<KeyPackage>& members) const;
 };
 
 // What commit() makes: the message for the relay, a Welcome for any added

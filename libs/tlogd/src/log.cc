@@ -46,8 +46,21 @@ CREATE TABLE tlog_checkpoints (
 );
 )sql";
 
+// tlog_witnessed holds the checkpoints that came back from the witnesses
+// with cosignatures (the signed note plus their lines), so that a restarted
+// log with a witness quorum serves the last cosigned checkpoint at once.
+constexpr std::string_view kV2 = R"sql(
+CREATE TABLE tlog_witnessed (
+  size BIGINT PRIMARY KEY,
+  note TEXT NOT NULL,
+  cosignatures BIGINT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+)sql";
+
 constexpr store::Migration kMigrations[] = {
     {1, "tlog: entries, tree hashes, checkpoints", kV1},
+    {2, "tlog: witnessed checkpoints", kV2},
 };
 
 constexpr Error kEntrySize = Error::invalid_argument("log entry must be 1..65535 bytes");
@@ -122,7 +135,8 @@ Log::Log(store::Database& database, tlog::Ed25519NoteSigner key, LogConfig confi
       key_(std::move(key)),
       verifier_(key_.verifier()),
       origin_(key_.name()),
-      config_(std::move(config)) {}
+      config_(std::move(config)),
+      witness_sizes_(config_.witnesses.size(), 0) {}
 
 Log::~Log() { stop(); }
 
@@ -134,6 +148,10 @@ std::int64_t now() { return static_cast<std::int64_t>(std::time(nullptr)); }
 ErrorOr<std::unique_ptr<Log>> Log::open(store::Database& database, tlog::Ed25519NoteSigner key,
                                         LogConfig config) {
   if (config.max_integrate_batch == 0) return Error::invalid_argument("log: max_integrate_batch is 0");
+  if (config.witness_quorum > config.witnesses.size())
+    return Error::invalid_argument("log: witness quorum above the number of witnesses");
+  for (const auto& witness : config.witnesses)
+    if (!witness) return Error::invalid_argument("log: null witness");
   TRY(migrate_log_schema(database));
   std::unique_ptr<Log> log(new Log(database, std::move(key), std::move(config)));
   TRY(log->load());
@@ -159,8 +177,11 @@ ErrorOr<void> Log::load() {
       auto root = TRY(tlog::tree_hash(reader, opened.checkpoint.size));
       if (root != opened.checkpoint.root)
         return Error::crypto("log: stored tree hashes do not match the last checkpoint");
+      PublishedCheckpoint published{opened.checkpoint, latest->text(2), 0};
+      if (config_.witness_quorum > 0) published = TRY(load_witnessed(transaction));
       std::lock_guard lock(state_mutex_);
-      published_ = {std::move(opened.checkpoint), latest->text(2)};
+      latest_ = {std::move(opened.checkpoint), latest->text(2), 0};
+      published_ = std::move(published);
       return {};
     }
   }
@@ -174,8 +195,27 @@ ErrorOr<void> Log::load() {
     return {};
   }));
   std::lock_guard lock(state_mutex_);
-  published_ = {std::move(empty), std::move(note)};
+  latest_ = {std::move(empty), std::move(note), 0};
+  published_ = latest_;
   return {};
+}
+
+// With a quorum, what may be served is the last checkpoint the witnesses
+// cosigned, or before any such the empty tree's (which needs none: there
+// is nothing in it to hide).
+ErrorOr<PublishedCheckpoint> Log::load_witnessed(store::Transaction& transaction) {
+  auto row = TRY(transaction.query_row(
+      "SELECT size, note, cosignatures FROM tlog_witnessed ORDER BY size DESC LIMIT 1"));
+  if (!row) {
+    auto empty = TRY(transaction.query_row("SELECT note FROM tlog_checkpoints WHERE size = 0"));
+    if (!empty) return Error::internal("log: the empty checkpoint is missing");
+    auto opened = TRY(tlog::open_checkpoint(empty->text(0), origin_, verifier_));
+    return PublishedCheckpoint{std::move(opened.checkpoint), empty->text(0), 0};
+  }
+  auto opened = TRY(tlog::open_checkpoint(row->text(1), origin_, verifier_));
+  auto root = TRY(tlog::tree_hash(TransactionHashReader(transaction), opened.checkpoint.size));
+  if (root != opened.checkpoint.root) return Error::crypto("log: stored witnessed checkpoint does not match the tree");
+  return PublishedCheckpoint{std::move(opened.checkpoint), row->text(1), static_cast<std::size_t>(row->int64(2))};
 }
 
 ErrorOr<std::uint64_t> Log::append(BytesView entry) {
@@ -198,7 +238,7 @@ void Log::append_async(Bytes entry, AppendDone done) {
 
 ErrorOr<std::uint64_t> Log::integrate() {
   std::lock_guard integrating(integrate_mutex_);
-  const tlog::Checkpoint old = checkpoint().checkpoint;
+  const tlog::Checkpoint old = latest_signed().checkpoint;
 
   // Filled by the last run of the write below (it may run more than once);
   // published only after the transaction committed.
@@ -249,9 +289,79 @@ ErrorOr<std::uint64_t> Log::integrate() {
   }));
   if (!next) return old.size;
   std::lock_guard lock(state_mutex_);
-  VERIFY(next->checkpoint.size > published_.checkpoint.size);
-  published_ = std::move(*next);
-  return published_.checkpoint.size;
+  VERIFY(next->checkpoint.size > latest_.checkpoint.size);
+  latest_ = std::move(*next);
+  if (config_.witness_quorum == 0) published_ = latest_;
+  return latest_.checkpoint.size;
+}
+
+ErrorOr<tlog::NoteSignature> Log::submit_to_witness(std::size_t witness, const PublishedCheckpoint& latest,
+                                                    const std::string& text) {
+  CheckpointWitness& target = *config_.witnesses[witness];
+  // At most one resubmission: a witness that answers 409 twice in a row is
+  // racing another submitter or misbehaving, and the next round retries.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const std::uint64_t old_size = witness_sizes_[witness];
+    if (old_size > latest.checkpoint.size)
+      return Error::crypto("witness has cosigned a larger tree than this log's latest checkpoint");
+    tlog::AddCheckpointRequest request{old_size, {}, latest.note};
+    {
+      auto transaction = TRY(database_.begin_read());
+      request.proof = TRY(tlog::consistency_proof(TransactionHashReader(transaction), old_size,
+                                                  latest.checkpoint.size));
+    }
+    WitnessReply reply = TRY(target.add_checkpoint(request));
+    if (reply.conflict_size) {
+      witness_sizes_[witness] = *reply.conflict_size;
+      continue;
+    }
+    // The spec: ignore lines by other keys, and check the witness's own
+    // before serving them.
+    std::optional<tlog::NoteSignature> valid;
+    for (tlog::NoteSignature& line : reply.signatures) {
+      if (line.name != target.key().name() || line.key_id != target.key().key_id()) continue;
+      TRY(target.key().verify(text, line.signature));
+      valid = std::move(line);
+    }
+    if (!valid) return Error::crypto("witness answered without a cosignature by its key");
+    witness_sizes_[witness] = latest.checkpoint.size;
+    return std::move(*valid);
+  }
+  return Error::crypto("witness answered 409 twice: its checkpoint moved or it disagrees with the log");
+}
+
+ErrorOr<std::size_t> Log::collect_cosignatures(
+    const std::function<void(std::string_view witness, const Error&)>& on_witness_error) {
+  // Not integrate_mutex_: a slow witness must not hold up integration.
+  std::lock_guard cosigning(witness_mutex_);
+  if (config_.witnesses.empty()) return std::size_t{0};
+  const PublishedCheckpoint latest = latest_signed();
+  const std::string text = TRY(tlog::format_checkpoint(latest.checkpoint));
+  std::string note = latest.note;
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < config_.witnesses.size(); ++i) {
+    auto line = submit_to_witness(i, latest, text);
+    if (!line) {
+      if (on_witness_error) on_witness_error(config_.witnesses[i]->key().name(), line.error());
+      continue;
+    }
+    note += tlog::format_signature_line(*line);
+    ++count;
+  }
+  if (count == config_.witnesses.size()) cosigned_size_ = latest.checkpoint.size;
+  if (count == 0 || count < config_.witness_quorum) return count;
+  TRY(database_.write([&](store::Transaction& transaction) -> ErrorOr<void> {
+    TRY(transaction.execute(
+        "INSERT INTO tlog_witnessed (size, note, cosignatures, created_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (size) DO UPDATE SET note = excluded.note, cosignatures = excluded.cosignatures",
+        {static_cast<std::int64_t>(latest.checkpoint.size), note, static_cast<std::int64_t>(count), now()}));
+    return {};
+  }));
+  std::lock_guard lock(state_mutex_);
+  if (latest.checkpoint.size > published_.checkpoint.size ||
+      (latest.checkpoint.size == published_.checkpoint.size && count >= published_.cosignatures))
+    published_ = PublishedCheckpoint{latest.checkpoint, std::move(note), count};
+  return count;
 }
 
 ErrorOr<std::uint64_t> Log::integrate_all() {
@@ -263,11 +373,12 @@ ErrorOr<std::uint64_t> Log::integrate_all() {
   }
 }
 
-void Log::start(std::function<void(const Error&)> on_error) {
+void Log::start(std::function<void(const Error&)> on_error,
+                std::function<void(std::string_view, const Error&)> on_witness_error) {
   std::lock_guard guard(thread_mutex_);
   if (integrator_.joinable()) return;
   stopping_ = false;
-  integrator_ = std::thread([this, on_error = std::move(on_error)] {
+  integrator_ = std::thread([this, on_error = std::move(on_error), on_witness_error = std::move(on_witness_error)] {
     std::unique_lock lock(thread_mutex_);
     while (!stopping_) {
       wake_.wait_for(lock, config_.integrate_interval, [this] { return stopping_; });
@@ -275,6 +386,10 @@ void Log::start(std::function<void(const Error&)> on_error) {
       lock.unlock();
       auto result = integrate_all();
       if (!result && on_error) on_error(result.error());
+      if (result && cosigning_pending()) {
+        auto cosigned = collect_cosignatures(on_witness_error);
+        if (!cosigned && on_error) on_error(cosigned.error());
+      }
       lock.lock();
     }
   });
@@ -296,9 +411,20 @@ PublishedCheckpoint Log::checkpoint() const {
   return published_;
 }
 
+bool Log::cosigning_pending() {
+  if (config_.witnesses.empty()) return false;
+  std::lock_guard cosigning(witness_mutex_);
+  return cosigned_size_ != size();
+}
+
+PublishedCheckpoint Log::latest_signed() const {
+  std::lock_guard lock(state_mutex_);
+  return latest_;
+}
+
 std::uint64_t Log::size() const {
   std::lock_guard lock(state_mutex_);
-  return published_.checkpoint.size;
+  return latest_.checkpoint.size;
 }
 
 ErrorOr<Bytes> Log::read_tile(const tlog::TileId& tile) const {

@@ -46,7 +46,9 @@ void write_all(int fd, const Bytes& record) {
   if (!database) _exit(2);
   auto key = tlog::Ed25519NoteSigner::from_skey(skey);
   if (!key) _exit(2);
-  auto log = Log::open(**database, std::move(*key), LogConfig{.integrate_interval = std::chrono::milliseconds(10)});
+  LogConfig log_config;
+  log_config.integrate_interval = std::chrono::milliseconds(10);
+  auto log = Log::open(**database, std::move(*key), log_config);
   if (!log) _exit(2);
   (*log)->start([](const Error&) { _exit(5); });
   std::vector<std::thread> writers;

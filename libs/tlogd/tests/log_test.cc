@@ -308,7 +308,9 @@ TEST_P(LogTest, ConcurrentAsyncAppendsGetDistinctDenseIndices) {
 }
 
 TEST_P(LogTest, BackgroundIntegratorPublishesWithinTheInterval) {
-  ASSERT_OK_AND_ASSIGN(log_, Log::open(*database_, key(), LogConfig{.integrate_interval = std::chrono::milliseconds(20)}));
+  LogConfig config;
+  config.integrate_interval = std::chrono::milliseconds(20);
+  ASSERT_OK_AND_ASSIGN(log_, Log::open(*database_, key(), config));
   log_->start();
   append_range(0, 3);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -322,7 +324,9 @@ TEST_P(LogTest, BackgroundIntegratorPublishesWithinTheInterval) {
 }
 
 TEST_P(LogTest, SmallIntegrateBatchesStillReachTheEnd) {
-  ASSERT_OK_AND_ASSIGN(log_, Log::open(*database_, key(), LogConfig{.max_integrate_batch = 7}));
+  LogConfig config;
+  config.max_integrate_batch = 7;
+  ASSERT_OK_AND_ASSIGN(log_, Log::open(*database_, key(), config));
   append_range(0, 50);
   ASSERT_OK_AND_ASSIGN(auto size, log_->integrate());
   EXPECT_EQ(size, 7u);

@@ -15,6 +15,10 @@
 // re-integrates from the stored checkpoint after a crash. The integration
 // is deterministic in the entries, so whatever was appended before a crash
 // ends up in the same tree either way.
+//
+// With witnesses (LogConfig::witnesses), each new checkpoint is submitted
+// to them per tlog-witness (witness_client.h) and served with their
+// verified cosignatures, once at least LogConfig::witness_quorum signed.
 
 #include <chrono>
 #include <condition_variable>
@@ -22,8 +26,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "pmos/base/bytes.h"
 #include "pmos/base/error_or.h"
@@ -31,6 +37,7 @@
 #include "pmos/tlog/checkpoint.h"
 #include "pmos/tlog/note_keys.h"
 #include "pmos/tlog/tile.h"
+#include "pmos/tlogd/witness_client.h"
 
 namespace pmos::tlogd {
 
@@ -40,12 +47,24 @@ struct LogConfig {
   // At most this many entries per integration transaction, so that one
   // round stays short for the appends that wait behind it on the writer.
   std::size_t max_integrate_batch = 64 * 1024;
+  // Witnesses (tlog-witness) the log submits each new checkpoint to; their
+  // verified cosignatures are added to the note served at /checkpoint.
+  // shared_ptr keeps LogConfig copyable; the Log is the only user, from its
+  // integrator thread (or collect_cosignatures' caller), one at a time.
+  std::vector<std::shared_ptr<CheckpointWitness>> witnesses;
+  // How many witnesses must have cosigned a checkpoint before it is served.
+  // 0: serve every checkpoint at once, with whatever cosignatures came back.
+  // Above 0: /checkpoint keeps serving the last checkpoint that had a
+  // quorum (the tiles of newer ones are served already, they are harmless).
+  std::size_t witness_quorum = 0;
 };
 
-// The published state: the latest signed checkpoint and its parts.
+// A signed checkpoint and its note (the note as served at /checkpoint:
+// the log's signature, plus the witnesses' cosignatures once collected).
 struct PublishedCheckpoint {
   tlog::Checkpoint checkpoint;
-  std::string note;  // signed note text, as served at /checkpoint
+  std::string note;
+  std::size_t cosignatures = 0;  // witness cosignature lines in `note`
 };
 
 // The schema this log keeps in its database (tables tlog_*; docs/log.md).
@@ -94,14 +113,30 @@ class Log {
   ErrorOr<std::uint64_t> integrate();
   // integrate() until nothing is waiting.
   ErrorOr<std::uint64_t> integrate_all();
+  // Submits the latest signed checkpoint to every configured witness
+  // (tlog-witness add-checkpoint, resubmitting once with the size a witness
+  // reports on 409), verifies the cosignatures, stores the cosigned note and
+  // publishes it if the quorum is met. Returns the number of cosignatures;
+  // the error of a witness that refused or failed goes to `on_witness_error`
+  // and does not stop the others. A no-op returning 0 without witnesses.
+  // The background integrator calls it after every round that signed.
+  ErrorOr<std::size_t> collect_cosignatures(
+      const std::function<void(std::string_view witness, const Error&)>& on_witness_error = {});
 
   // Starts / stops the background integrator (idempotent). Errors of a
   // round go to `on_error` (may be empty) and the round is retried at the
-  // next interval.
-  void start(std::function<void(const Error&)> on_error = {});
+  // next interval; so is a cosigning round that some witness failed, whose
+  // error goes to `on_witness_error` with the witness's name.
+  void start(std::function<void(const Error&)> on_error = {},
+             std::function<void(std::string_view witness, const Error&)> on_witness_error = {});
   void stop();
 
+  // What /checkpoint serves (with witnesses and a quorum, possibly older
+  // than latest_signed()).
   PublishedCheckpoint checkpoint() const;
+  // The latest checkpoint the log signed, without cosignatures.
+  PublishedCheckpoint latest_signed() const;
+  // The size of the latest signed checkpoint: the integrated entries.
   std::uint64_t size() const;
 
   // Contents of a hash tile of the stored tree: width * 32 bytes. kNotFound
@@ -116,6 +151,11 @@ class Log {
  private:
   Log(store::Database& database, tlog::Ed25519NoteSigner key, LogConfig config);
   ErrorOr<void> load();
+  ErrorOr<PublishedCheckpoint> load_witnessed(store::Transaction& transaction);
+  // Whether the latest signed checkpoint still lacks a witness's cosignature.
+  bool cosigning_pending();
+  ErrorOr<tlog::NoteSignature> submit_to_witness(std::size_t witness, const PublishedCheckpoint& latest,
+                                                 const std::string& text);
 
   store::Database& database_;
   tlog::Ed25519NoteSigner key_;
@@ -124,8 +164,15 @@ class Log {
   LogConfig config_;
 
   std::mutex integrate_mutex_;  // one integration round at a time
+  std::mutex witness_mutex_;    // one cosigning round at a time
   mutable std::mutex state_mutex_;
+  PublishedCheckpoint latest_;     // guarded by state_mutex_
   PublishedCheckpoint published_;  // guarded by state_mutex_
+  // Size of the latest checkpoint all witnesses cosigned, and the size each
+  // witness last reported or cosigned (its old size for the next request).
+  // Guarded by witness_mutex_.
+  std::optional<std::uint64_t> cosigned_size_;
+  std::vector<std::uint64_t> witness_sizes_;
 
   std::mutex thread_mutex_;
   std::condition_variable wake_;

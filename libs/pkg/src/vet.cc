@@ -83,7 +83,7 @@ class Report {
 };
 
 std::string octal(std::uint32_t mode) {
-  char buffer[8];
+  char buffer[12];  // 11 octal digits hold any uint32 (g++ -O3 checks, -Werror=format-truncation)
   std::snprintf(buffer, sizeof buffer, "%04o", mode);
   return buffer;
 }

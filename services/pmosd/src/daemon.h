@@ -1,0 +1,76 @@
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pmos/base/error_or.h"
+#include "pmos/base/unique_fd.h"
+#include "pmos/device/app_store.h"
+#include "pmos/device/audit.h"
+#include "pmos/device/control.h"
+#include "pmos/sandbox/policy.h"
+#include "pmos/sandbox/sandbox.h"
+
+namespace pmos::pmosd {
+
+struct Config {
+  std::string state_dir;
+  std::string socket_path;  // default STATE/pmosd.sock
+  std::vector<std::string> authority_key_files;
+  std::string standard_file;
+  sandbox::Policy policy = sandbox::Policy::strict();
+};
+
+// The device daemon: owns the app store and the audit log, answers `pmos` on
+// the control socket, launches apps in sandboxes and brokers for each.
+// One thread accepts; each control connection gets a thread (a run holds its
+// thread until the app exits, and the sandbox's reaper is tied to it).
+class Daemon {
+ public:
+  static ErrorOr<std::unique_ptr<Daemon>> create(Config config);
+  ~Daemon();
+
+  // Serves until SIGTERM or SIGINT (which the caller has blocked in every
+  // thread; `signal_fd` is a signalfd for them). Running apps are killed on
+  // the way out.
+  ErrorOr<void> run(int signal_fd);
+
+ private:
+  Daemon(Config config, std::unique_ptr<device::AuditLog> audit, std::unique_ptr<device::AppStore> store,
+         UniqueFd listener)
+      : config_(std::move(config)), audit_(std::move(audit)), store_(std::move(store)), listener_(std::move(listener)) {}
+
+  void serve_connection(UniqueFd connection);
+  device::ControlResponse dispatch(const device::ControlRequest& request, UniqueFd passed);
+  device::ControlResponse install(UniqueFd package);
+  device::ControlResponse remove(const std::string& app_id);
+  device::ControlResponse list();
+  device::ControlResponse run_app(const std::string& app_id);
+  device::ControlResponse logs(const std::string& app_id);
+  device::ControlResponse stop(const std::string& app_id);
+  std::string log_path(const std::string& app_id) const;
+
+  const Config config_;
+  std::unique_ptr<device::AuditLog> audit_;
+  std::unique_ptr<device::AppStore> store_;  // guarded by mutex_
+  UniqueFd listener_;
+
+  std::mutex mutex_;
+  // App id -> its sandbox (null while it is being launched). An entry is
+  // erased, under mutex_, before its Sandbox is destroyed.
+  std::map<std::string, sandbox::Sandbox*> running_;
+  std::atomic<bool> stopping_{false};
+
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Worker> workers_;  // only the accepting thread touches it
+};
+
+}  // namespace pmos::pmosd

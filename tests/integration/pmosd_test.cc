@@ -1,0 +1,350 @@
+// End to end through the real programs: an app built here is packed, signed
+// and countersigned with `pmos app`, installed into a running pmosd with
+// `pmos app install`, and run with `pmos app run`. Inside its sandbox the app
+// asks the broker for two TCP endpoints on 127.0.0.1 served by this test: the
+// granted one connects, the other is refused, and `pmos audit show/verify`
+// shows both. Then refusals, `pmos sandbox run`, removal and a tampered log.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <grp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int exit_code = -1;
+  std::string output;
+};
+
+Result run(const std::string& program, const std::vector<std::string>& args, uid_t as_uid = 0) {
+  Result result;
+  int fds[2];
+  if (::pipe(fds) != 0) return result;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    ::dup2(fds[1], 2);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    if (as_uid != 0 && (::setgroups(0, nullptr) != 0 || ::setresgid(as_uid, as_uid, as_uid) != 0 ||
+                        ::setresuid(as_uid, as_uid, as_uid) != 0))
+      ::_exit(126);
+    std::vector<char*> argv = {const_cast<char*>(program.c_str())};
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(fds[1]);
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buffer, sizeof buffer)) > 0) result.output.append(buffer, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  return result;
+}
+
+Result run_as(uid_t uid, const std::string& program, const std::vector<std::string>& args) {
+  return run(program, args, uid);
+}
+
+// A TCP server on 127.0.0.1 answering each connection with a greeting.
+class Greeter {
+ public:
+  explicit Greeter(std::string greeting) : greeting_(std::move(greeting)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    socklen_t length = sizeof address;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    ::listen(fd_, 8);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = ::accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        ++accepted_;
+        (void)!::write(c, greeting_.data(), greeting_.size());
+        ::close(c);
+      }
+    });
+  }
+  ~Greeter() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  int port() const { return port_; }
+  int accepted() const { return accepted_; }
+
+ private:
+  std::string greeting_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+constexpr const char* kAppId = "org.pmos.brokertest";
+
+class PmosdTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "pmosd-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    // The app's uid walks down to its package and data directories.
+    fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
+    state_ = path("state");
+    socket_ = path("pmosd.sock");
+  }
+  void TearDown() override {
+    stop_pmosd();
+    fs::remove_all(dir_);
+  }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  void write(const std::string& name, const std::string& text) const { std::ofstream(dir_ / name) << text; }
+  std::string read(const std::string& file) const {
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  Result pmos(const std::vector<std::string>& args) { return run(PMOS_BINARY, args); }
+  Result device(std::vector<std::string> args) {
+    args.insert(args.begin() + 1, {"--socket", socket_});
+    args.insert(args.begin(), "app");
+    return pmos(args);
+  }
+
+  void start_pmosd() {
+    std::vector<std::string> args = {PMOSD_BINARY, "--state", state_, "--socket", socket_, "--authority",
+                                     path("authority.pub"), "--standard", path("standard.json")};
+    // Unprivileged, cgroup limits need a delegated cgroup we may not have.
+    if (::geteuid() != 0) args.push_back("--best-effort");
+    std::string log = path("pmosd.out");
+    pmosd_ = ::fork();
+    if (pmosd_ == 0) {
+      int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+      std::vector<char*> argv;
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    for (int i = 0; i < 200 && !fs::exists(socket_); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(fs::exists(socket_)) << read(log);
+    struct stat st {};
+    ASSERT_EQ(::stat(socket_.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << "the control socket is for its owner only";
+  }
+  void stop_pmosd() {
+    if (pmosd_ <= 0) return;
+    ::kill(pmosd_, SIGTERM);
+    int status = 0;
+    ::waitpid(pmosd_, &status, 0);
+    pmosd_ = -1;
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read(path("pmosd.out"));
+  }
+
+  // The app tree, its manifest granting `allowed`, and the signed,
+  // countersigned package of `version`.
+  void build_package(int version, int allowed, int denied, const std::string& out,
+                     const std::string& mode = "exit") {
+    fs::create_directories(dir_ / "app/bin");
+    fs::copy_file(PMOSD_TEST_APP, dir_ / "app/bin/client", fs::copy_options::overwrite_existing);
+    fs::permissions(dir_ / "app/bin/client", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                                 fs::perms::others_read | fs::perms::others_exec);
+    write("app/endpoints.txt",
+          "127.0.0.1 " + std::to_string(allowed) + " " + std::to_string(denied) + " " + mode + "\n");
+    write("manifest.json", std::string(R"({"app_id": ")") + kAppId + R"(", "version_code": )" +
+                               std::to_string(version) + R"(, "version_name": "1.)" + std::to_string(version) +
+                               R"(", "developer": "PMOS tests", "entry_point": "bin/client",
+                               "category": "utility", "permissions": {"network": ["127.0.0.1:)" +
+                               std::to_string(allowed) + R"("], "capabilities": ["notifications"]}})");
+    Result r = pmos({"app", "pack", "--dir", path("app"), "--manifest", path("manifest.json"), "--out", out});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = pmos({"app", "sign", "--key", path("dev.key"), "--in", out, "--out", out});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    r = pmos({"app", "countersign", "--key", path("authority.key"), "--standard", path("standard.json"), "--in", out,
+              "--out", out});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+
+  fs::path dir_;
+  std::string state_, socket_;
+  pid_t pmosd_ = -1;
+};
+
+// The test app is a debug build without the standard's hardening flags, so
+// this standard switches the ELF rules off; everything else is as on a phone.
+constexpr const char* kStandard = R"({
+  "pmos_app_standard": 1, "version": 1,
+  "categories": {"utility": {"capabilities": ["notifications"], "network": true}},
+  "allowed_endpoints": ["127.0.0.1:*"],
+  "hardening": {"pie": false, "full_relro": false, "nx_stack": false, "stack_protector": false, "fortify": false},
+  "limits": {"max_total_bytes": 200000000, "max_file_bytes": 100000000, "max_files": 100}
+})";
+
+TEST_F(PmosdTest, InstallRunBrokerAudit) {
+  write("standard.json", kStandard);
+  ASSERT_EQ(pmos({"app", "keygen", "--out", path("dev")}).exit_code, 0);
+  ASSERT_EQ(pmos({"app", "keygen", "--out", path("authority")}).exit_code, 0);
+  Greeter allowed("hello from outside"), denied("you should not see this");
+  build_package(1, allowed.port(), denied.port(), path("app.pkg"));
+  start_pmosd();
+
+  Result r = device({"install", path("app.pkg")});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("installed org.pmos.brokertest version 1"), std::string::npos) << r.output;
+  r = device({"list"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("org.pmos.brokertest  version 1 (1.1)"), std::string::npos) << r.output;
+
+  if (::geteuid() == 0) {
+    // Even with the socket opened up by mistake, another user is refused.
+    ASSERT_EQ(::chmod(socket_.c_str(), 0666), 0);
+    Result other = run_as(65534, PMOS_BINARY, {"app", "list", "--socket", socket_});
+    EXPECT_EQ(other.exit_code, 1) << other.output;
+    EXPECT_NE(other.output.find("not pmosd's user"), std::string::npos) << other.output;
+    ASSERT_EQ(::chmod(socket_.c_str(), 0600), 0);
+  }
+
+  r = device({"run", kAppId});
+  EXPECT_EQ(r.exit_code, 0) << r.output << "\nlogs:\n" << device({"logs", kAppId}).output;
+  EXPECT_NE(r.output.find("exited with code 0"), std::string::npos) << r.output;
+  EXPECT_EQ(allowed.accepted(), 1);
+  EXPECT_EQ(denied.accepted(), 0) << "the refused endpoint was reached";
+
+  r = device({"logs", kAppId});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* line : {"allowed: hello from outside", "denied: endpoint not granted", "direct: failed",
+                           "notify: delivered"})
+    EXPECT_NE(r.output.find(line), std::string::npos) << line << "\n" << r.output;
+
+  // The audit log, read and verified offline.
+  r = pmos({"audit", "show", "--state", state_});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::string granted = "connect 127.0.0.1:" + std::to_string(allowed.port()) + " granted by 127.0.0.1:" +
+                        std::to_string(allowed.port()) + ", connected to 127.0.0.1:" + std::to_string(allowed.port());
+  std::string refused = "connect 127.0.0.1:" + std::to_string(denied.port()) + " refused: not a granted endpoint";
+  for (const std::string& expected : {std::string("pmosd started: sandbox policy "), std::string("install "),
+                                      std::string("launch "), granted, refused,
+                                      std::string("notification: pmosd test"), std::string("exited with code 0"),
+                                      std::string("OK: ")})
+    EXPECT_NE(r.output.find(expected), std::string::npos) << expected << "\n" << r.output;
+  r = pmos({"audit", "verify", "--state", state_});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+
+  // Refusals through the daemon: a replay of the same version, a tampered package.
+  r = device({"install", path("app.pkg")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("does not grow"), std::string::npos) << r.output;
+  std::string bytes = read(path("app.pkg"));
+  bytes[bytes.size() / 3] ^= 0x10;
+  std::ofstream(path("tampered.pkg"), std::ios::binary) << bytes;
+  r = device({"install", path("tampered.pkg")});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  r = device({"run", "org.pmos.notinstalled"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("not installed"), std::string::npos) << r.output;
+
+  // An update keeps working and is audited as one.
+  build_package(2, allowed.port(), denied.port(), path("app2.pkg"));
+  r = device({"install", path("app2.pkg")});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("from version 1 to 2"), std::string::npos) << r.output;
+
+  // A running app is neither updated nor removed; `stop` kills it.
+  build_package(3, allowed.port(), denied.port(), path("app3.pkg"), "linger");
+  ASSERT_EQ(device({"install", path("app3.pkg")}).exit_code, 0);
+  Result run_result;
+  std::thread runner([&] { run_result = device({"run", kAppId}); });
+  bool running = false;
+  for (int i = 0; i < 200 && !running; ++i) {
+    running = device({"logs", kAppId}).output.find("lingering") != std::string::npos;
+    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(running);
+  EXPECT_NE(device({"list"}).output.find("running"), std::string::npos);
+  build_package(4, allowed.port(), denied.port(), path("app4.pkg"));
+  r = device({"install", path("app4.pkg")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("the app is running"), std::string::npos) << r.output;
+  r = device({"remove", kAppId});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("the app is running"), std::string::npos) << r.output;
+  r = device({"stop", kAppId});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  runner.join();
+  EXPECT_EQ(run_result.exit_code, 128 + SIGKILL) << run_result.output;
+  EXPECT_NE(run_result.output.find("killed by signal 9"), std::string::npos) << run_result.output;
+  r = device({"stop", kAppId});
+  EXPECT_EQ(r.exit_code, 1);
+  ASSERT_EQ(device({"install", path("app4.pkg")}).exit_code, 0);
+
+  // `pmos sandbox run`: the same app, the same broker decisions, no pmosd.
+  std::vector<std::string> sandbox_args = {"sandbox", "run", "--manifest", path("manifest.json"), "--standard",
+                                           path("standard.json"), "--package", path("app"), "--audit-dir",
+                                           path("sandbox-audit")};
+  if (::geteuid() != 0) sandbox_args.push_back("--best-effort");
+  sandbox_args.insert(sandbox_args.end(), {"--", "/app/bin/client"});
+  r = pmos(sandbox_args);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("denied: endpoint not granted"), std::string::npos) << r.output;
+  r = pmos({"audit", "verify", "--state", path("sandbox-audit")});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+
+  r = device({"remove", kAppId});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = device({"list"});
+  EXPECT_EQ(r.output.find(kAppId), std::string::npos) << r.output;
+  stop_pmosd();
+
+  // Someone edits the log on disk: verify says so, and pmosd refuses to
+  // append to it.
+  std::string log = read(state_ + "/audit.log");
+  std::size_t at = log.find("refused: not a granted endpoint");
+  ASSERT_NE(at, std::string::npos);
+  log.replace(at, 7, "granted");
+  std::ofstream(state_ + "/audit.log", std::ios::binary | std::ios::trunc) << log;
+  r = pmos({"audit", "verify", "--state", state_});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("FAILED at entry"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("altered or inserted"), std::string::npos) << r.output;
+  r = run(PMOSD_BINARY, {"--state", state_, "--socket", socket_, "--authority", path("authority.pub"), "--standard",
+                         path("standard.json")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("audit"), std::string::npos) << r.output;
+}
+
+}  // namespace

@@ -1,0 +1,166 @@
+#include "pmos/chat/identity.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "pmos/base/openssl_ptr.h"
+
+namespace pmos::chat {
+
+namespace {
+
+using BioPtr = std::unique_ptr<BIO, FnDeleter<BIO_free>>;
+
+std::string bio_text(BIO* bio) {
+  char* data = nullptr;
+  long length = BIO_get_mem_data(bio, &data);
+  return std::string(data, static_cast<std::size_t>(length));
+}
+
+ErrorOr<EvpPkeyPtr> evp_key(const crypto::CipherSuite& suite, const crypto::PrivateKey& key) {
+  int type;
+  switch (static_cast<crypto::SignatureSchemeId>(suite.signature().id())) {
+    case crypto::SignatureSchemeId::kEd25519:
+      type = EVP_PKEY_ED25519;
+      break;
+    case crypto::SignatureSchemeId::kEd448:
+      type = EVP_PKEY_ED448;
+      break;
+    default:
+      // FIXME: ECDSA and SM2 device keys (suite 2, 0xF0A1) need the scalar
+      // turned into an EVP key, and SM2 needs an SM2-capable TLS stack on the
+      // relay.
+      return Error::unsupported("device keys of this suite's signature scheme are not supported yet");
+  }
+  BytesView raw = key.private_bytes();
+  EvpPkeyPtr pkey(EVP_PKEY_new_raw_private_key(type, nullptr, raw.data(), raw.size()));
+  if (!pkey) return Error::crypto("cannot import the device key");
+  return pkey;
+}
+
+std::string name_entry(X509_NAME* name, int nid) {
+  int index = X509_NAME_get_index_by_NID(name, nid, -1);
+  if (index < 0) return {};
+  ASN1_STRING* value = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index));
+  unsigned char* utf8 = nullptr;
+  int length = ASN1_STRING_to_UTF8(&utf8, value);
+  if (length < 0) return {};
+  std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(length));
+  OPENSSL_free(utf8);
+  return out;
+}
+
+ErrorOr<X509Ptr> parse_der(BytesView der) {
+  const unsigned char* p = der.data();
+  X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  if (!cert || p != der.data() + der.size()) return Error::decode("not a DER certificate");
+  return cert;
+}
+
+}  // namespace
+
+ErrorOr<DeviceKeyPem> device_key_pem(const crypto::CipherSuite& suite, const crypto::PrivateKey& key) {
+  EvpPkeyPtr pkey = TRY(evp_key(suite, key));
+  X509ReqPtr req(X509_REQ_new());
+  if (!req || X509_REQ_set_pubkey(req.get(), pkey.get()) != 1) return Error::crypto("cannot build the CSR");
+  // The CA ignores the subject and names the device itself; this is a hint.
+  X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req.get()), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("pmos device"), -1, -1, 0);
+  // EdDSA signs the message itself: no separate digest.
+  if (X509_REQ_sign(req.get(), pkey.get(), nullptr) <= 0) return Error::crypto("cannot sign the CSR");
+  BioPtr key_bio(BIO_new(BIO_s_secmem()));
+  BioPtr req_bio(BIO_new(BIO_s_mem()));
+  if (!key_bio || !req_bio) return Error::crypto("out of memory");
+  if (PEM_write_bio_PrivateKey(key_bio.get(), pkey.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1 ||
+      PEM_write_bio_X509_REQ(req_bio.get(), req.get()) != 1)
+    return Error::crypto("cannot write PEM");
+  char* data = nullptr;
+  long length = BIO_get_mem_data(key_bio.get(), &data);
+  DeviceKeyPem out{SecretBytes::copy_of(BytesView(reinterpret_cast<const std::uint8_t*>(data),
+                                                  static_cast<std::size_t>(length))),
+                   bio_text(req_bio.get())};
+  return out;
+}
+
+ErrorOr<Bytes> certificate_der(std::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) return Error::decode("not a PEM certificate");
+  int length = i2d_X509(cert.get(), nullptr);
+  if (length <= 0) return Error::decode("cannot encode the certificate");
+  Bytes der(static_cast<std::size_t>(length));
+  unsigned char* p = der.data();
+  i2d_X509(cert.get(), &p);
+  return der;
+}
+
+ErrorOr<DeviceName> certificate_names(BytesView der) {
+  X509Ptr cert = TRY(parse_der(der));
+  X509_NAME* subject = X509_get_subject_name(cert.get());
+  DeviceName name{name_entry(subject, NID_organizationalUnitName), name_entry(subject, NID_commonName)};
+  if (name.user_id.empty() || name.device_id.empty())
+    return Error::decode("device certificate does not name a user (OU) and a device (CN)");
+  return name;
+}
+
+ErrorOr<DeviceName> credential_names(const mls::Credential& credential) {
+  const auto* x509 = std::get_if<mls::X509Credential>(&credential.value);
+  if (x509 == nullptr || x509->certificates.empty()) return Error::decode("credential is not an X.509 device certificate");
+  return certificate_names(x509->certificates.front().cert_data);
+}
+
+struct OrgCa::Impl {
+  X509Ptr ca;
+};
+
+OrgCa::OrgCa(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+OrgCa::~OrgCa() = default;
+
+ErrorOr<std::shared_ptr<const OrgCa>> OrgCa::from_pem(std::string_view pem) {
+  Bytes der = TRY(certificate_der(pem));
+  auto impl = std::make_unique<Impl>();
+  impl->ca = TRY(parse_der(der));
+  return std::shared_ptr<const OrgCa>(new OrgCa(std::move(impl)));
+}
+
+ErrorOr<DeviceName> OrgCa::verify(BytesView der, BytesView signature_key) const {
+  X509Ptr cert = TRY(parse_der(der));
+  if (X509_check_issued(impl_->ca.get(), cert.get()) != X509_V_OK)
+    return Error::crypto("device certificate is not issued by the org CA");
+  EVP_PKEY* ca_key = X509_get0_pubkey(impl_->ca.get());
+  if (ca_key == nullptr || X509_verify(cert.get(), ca_key) != 1)
+    return Error::crypto("device certificate signature does not verify under the org CA");
+  if (X509_cmp_current_time(X509_get0_notBefore(cert.get())) >= 0 ||
+      X509_cmp_current_time(X509_get0_notAfter(cert.get())) <= 0)
+    return Error::crypto("device certificate is not valid now");
+  EVP_PKEY* key = X509_get0_pubkey(cert.get());
+  if (key == nullptr) return Error::decode("device certificate has no usable public key");
+  std::uint8_t encoded[256];
+  std::size_t length = 0;
+  // EdDSA keys: the raw string; EC keys: the encoded (uncompressed) point,
+  // as MLS encodes signature keys.
+  length = sizeof encoded;
+  if (EVP_PKEY_get_raw_public_key(key, encoded, &length) != 1 &&
+      EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, encoded, sizeof encoded, &length) != 1)
+    return Error::decode("device certificate public key cannot be encoded");
+  // Public values: no need for a constant-time comparison.
+  if (BytesView(encoded, length).size() != signature_key.size() ||
+      !std::equal(signature_key.begin(), signature_key.end(), encoded))
+    return Error::crypto("MLS signature key is not the device certificate's key");
+  return certificate_names(der);
+}
+
+mls::CredentialValidator OrgCa::validator(std::shared_ptr<const OrgCa> ca) {
+  return [ca = std::move(ca)](const mls::Credential& credential, BytesView signature_key) -> ErrorOr<void> {
+    const auto* x509 = std::get_if<mls::X509Credential>(&credential.value);
+    if (x509 == nullptr || x509->certificates.empty())
+      return Error::crypto("member credential is not an X.509 device certificate");
+    TRY(ca->verify(x509->certificates.front().cert_data, signature_key));
+    return {};
+  };
+}
+
+}  // namespace pmos::chat

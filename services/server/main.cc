@@ -4,6 +4,8 @@
 #include <string_view>
 
 #include "src/commands.h"
+#include "src/log_role.h"
+#include "src/witness_role.h"
 
 namespace {
 
@@ -12,13 +14,23 @@ constexpr const char* kUsage = R"(usage: pmos-server COMMAND --data DIR [options
 commands:
   init --data DIR [--org NAME] [--san-dns localhost] [--san-ip 127.0.0.1] [--database DB]
       create the org CA, the server's TLS certificate and the database (never overwrites)
-  enroll-token --data DIR --user USER [--ttl 24h] [--database DB]
-      print a one-time enrollment token for USER (only its hash is stored)
+  enroll-token --data DIR --user USER [--ttl 24h] [--count 1] [--database DB]
+      print one-time enrollment tokens for USER, one per line (only their hashes are stored)
   revoke --data DIR [--database DB] DEVICE
       revoke a device: its connections close and new ones are refused within a second
   run --data DIR [--listen 127.0.0.1:8443] [--database DB] [--threads 2] [--workers 2]
-      [--max-frame-bytes 2097152] [--retention 30d]
+      [--max-frame-bytes 2097152] [--retention 30d] [--rate-limit 200] [--rate-burst 400]
+      [--max-key-packages 1000] [--attachment-quota-bytes 268435456] [--max-connections 10000]
+      [--nats URL] [--node-id ID]
       serve POST /v1/enroll, the relay WebSocket /v1/relay, /healthz and /metrics
+  log --data DIR [--listen 127.0.0.1:8444] [--log-origin NAME] [--log-database DB] [--interval-ms 500]
+      [--witness VKEY@https://HOST:PORT,...] [--witness-quorum N] [--witness-ca FILE] [--threads 4]
+      the transparency log role: tlog-tiles, POST /add (token in DIR/log-add-token), cosigned checkpoints
+  witness --data DIR --log-vkey VKEY,...|@FILE [--listen 127.0.0.1:8445] [--witness-name NAME]
+      [--witness-database DB]
+      the tlog-witness role: POST /add-checkpoint cosigns checkpoints consistent with what it saw
+  log-key --data DIR [--log-origin NAME] / witness-key --data DIR [--witness-name NAME]
+      create the log's (witness's) key in DIR if missing and print its vkey
 
 DB: a SQLite file (default DIR/relay.db) or a PostgreSQL URI (postgres://...).
 
@@ -50,6 +62,10 @@ int main(int argc, char** argv) {
   if (command == "enroll-token") return command_enroll_token(*options);
   if (command == "revoke") return command_revoke(*options);
   if (command == "run") return command_run(*options);
+  if (command == "log") return command_log(*options);
+  if (command == "witness") return command_witness(*options);
+  if (command == "log-key") return command_log_key(*options);
+  if (command == "witness-key") return command_witness_key(*options);
   std::fprintf(stderr, "pmos-server: unknown command %s\n%s", options->command().c_str(), kUsage);
   return 2;
 }

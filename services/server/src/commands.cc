@@ -155,22 +155,28 @@ int command_enroll_token(const Options& options) {
   std::optional<std::string> user = options.get("user");
   if (!user) return usage_error("enroll-token needs --user USER");
   auto ttl = parse_duration(options.get_or("ttl", "24h"));
+  auto count = parse_integer(options, "count", 1, 1, 100'000);
   std::string database = database_flag(options);
   if (refuse_unread(options)) return 2;
   if (!ttl) return usage_error("--ttl: a duration such as 90m, 24h or 7d");
+  if (!count) return usage_error("--count: 1-100000");
   if (!valid_user_id(*user)) return usage_error("--user: 1-64 characters of A-Z a-z 0-9 . _ @ -");
 
   auto store = open_store(*dir, database);
   if (!store) return fail("opening the database", store.error());
-  std::string token = new_enrollment_token();
   auto expires = std::chrono::system_clock::now() + *ttl;
-  auto added = (*store)->add_enrollment_token(enrollment_token_hash(token), *user, expires);
-  if (!added) return fail("storing the token", added.error());
-  if (!*added) return fail("storing the token", Error::internal("token collision"));
-  // Only the hash is stored: this is the one time the token is shown.
-  std::printf("%s\n", token.c_str());
-  std::fprintf(stderr, "one-time enrollment token for user %s, valid for %lld s (shown once; not stored)\n",
-               user->c_str(), static_cast<long long>(ttl->count()));
+  // --count N: N tokens for N devices of the same user, one per line (the
+  // load generator enrolls its devices so).
+  for (std::int64_t i = 0; i < *count; ++i) {
+    std::string token = new_enrollment_token();
+    auto added = (*store)->add_enrollment_token(enrollment_token_hash(token), *user, expires);
+    if (!added) return fail("storing the token", added.error());
+    if (!*added) return fail("storing the token", Error::internal("token collision"));
+    // Only the hash is stored: this is the one time the token is shown.
+    std::printf("%s\n", token.c_str());
+  }
+  std::fprintf(stderr, "%lld one-time enrollment token(s) for user %s, valid for %lld s (shown once; not stored)\n",
+               static_cast<long long>(*count), user->c_str(), static_cast<long long>(ttl->count()));
   return 0;
 }
 
@@ -262,6 +268,7 @@ int command_run(const Options& options) {
   auto rate_burst = parse_integer(options, "rate-burst", 400, 1, 10'000'000);
   auto max_key_packages = parse_integer(options, "max-key-packages", 1000, 0, 1'000'000);
   auto attachment_quota = parse_integer(options, "attachment-quota-bytes", 256LL << 20, 0, 1LL << 50);
+  auto max_connections = parse_integer(options, "max-connections", 10'000, 1, 1'000'000);
   auto retention = parse_duration(options.get_or("retention", "30d"));
   std::string nats_url = options.get_or("nats", "");
   std::string node_id = options.get_or("node-id", "");
@@ -269,7 +276,7 @@ int command_run(const Options& options) {
   if (!listen) return usage_error("--listen wants HOST:PORT");
   if (!retention) return usage_error("--retention: a duration such as 30d");
   for (const auto* parsed : {&io_threads, &workers, &max_frame, &rate_limit, &rate_burst, &max_key_packages,
-                             &attachment_quota}) {
+                             &attachment_quota, &max_connections}) {
     if (!*parsed) return usage_error(parsed->error().message());
   }
   RelayConfig relay_config;
@@ -374,6 +381,7 @@ int command_run(const Options& options) {
     return !revocations->contains(peer.sha256);
   };
   server_config.limits.ws_max_message_bytes = static_cast<std::size_t>(*max_frame);
+  server_config.limits.max_connections = static_cast<std::size_t>(*max_connections);
   server_config.limits.max_body_bytes = 64 * 1024;
   // Room for a full delivery window plus the responses interleaved with it.
   server_config.limits.ws_queue_depth = relay_config.delivery_window * 2 + 64;

@@ -51,9 +51,12 @@ std::string environment_name(std::string_view setting) {
 
 const std::vector<std::string_view>& Options::known_settings() {
   static const std::vector<std::string_view> settings = {
-      "config", "data", "database", "org", "san-dns", "san-ip", "user", "ttl", "listen", "threads", "workers",
+      "config", "data", "database", "org", "san-dns", "san-ip", "user", "ttl", "count", "listen", "threads", "workers",
       "max-frame-bytes", "retention", "rate-limit", "rate-burst", "max-key-packages", "attachment-quota-bytes",
-      "nats", "node-id"};
+      "nats", "node-id", "max-connections",
+      // the log and witness roles (docs/log.md)
+      "log-origin", "log-database", "interval-ms", "witness", "witness-quorum", "witness-ca", "witness-name",
+      "witness-database", "log-vkey"};
   return settings;
 }
 

@@ -35,7 +35,8 @@ pb::Response claim(RelayClient& client, const std::string& user) {
 
 pb::Response publish(RelayClient& client, int count) {
   pb::ClientFrame frame;
-  for (int i = 0; i < count; ++i) frame.mutable_publish_key_packages()->add_key_packages(str(key_package(unique("kp"))));
+  auto* request = frame.mutable_publish_key_packages();  // set even when empty: a query
+  for (int i = 0; i < count; ++i) request->add_key_packages(str(key_package(unique("kp"))));
   return client.call(std::move(frame));
 }
 
@@ -125,6 +126,31 @@ TEST_F(ServerOps, QuotasRefuseKeyPackagesAndAttachmentBytes) {
   EXPECT_EQ(too_much.status(), pb::QUOTA_EXCEEDED) << too_much.error();
   EXPECT_EQ(upload(*client, 30000).status(), pb::OK);
   EXPECT_NE(metrics(*relay).find("pmos_relay_quota_refusals_total 2"), std::string::npos) << metrics(*relay);
+}
+
+TEST_F(ServerOps, PublishAnswersHowManyKeyPackagesAreLeft) {
+  auto relay = server();
+  ASSERT_TRUE(relay->init()) << relay->cli_log();
+  ASSERT_TRUE(relay->start()) << relay->log();
+  std::string user = unique("kp-owner");
+  Device owner = enroll_device(*relay, user);
+  Device inviter = enroll_device(*relay, unique("kp-inviter"));
+  auto owner_client = RelayClient::connect(owner, relay->port());
+  auto inviter_client = RelayClient::connect(inviter, relay->port());
+  ASSERT_TRUE(owner_client && inviter_client);
+
+  pb::Response published = publish(*owner_client, 3);
+  ASSERT_EQ(published.status(), pb::OK);
+  EXPECT_EQ(published.key_packages_stored(), 3);
+  // Another device claims one and never uses it: the owner can only learn
+  // of it from the relay.
+  pb::Response claimed = claim(*inviter_client, user);
+  ASSERT_EQ(claimed.status(), pb::OK) << claimed.error();
+  ASSERT_EQ(claimed.key_packages_size(), 1);
+  pb::Response asked = publish(*owner_client, 0);
+  ASSERT_EQ(asked.status(), pb::OK) << asked.error();
+  EXPECT_EQ(asked.key_packages_stored(), 2);
+  EXPECT_EQ(publish(*owner_client, 1).key_packages_stored(), 3);
 }
 
 TEST_F(ServerOps, ConfigFileEnvironmentAndFlagsAreLayered) {

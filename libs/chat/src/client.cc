@@ -246,8 +246,15 @@ struct Client::Impl {
   // last-resort one, so that inviting this device never fails.
   ErrorOr<void> replenish_key_packages() {
     if (!replenish) return {};
-    std::size_t have = TRY(store->count_key_packages());
     bool need_last_resort = !TRY(store->get("last_resort_published")).has_value();
+    // The relay's count, not ours: a package an inviter claimed but never
+    // used in a Welcome is gone from the relay, yet still in our store (we
+    // keep its private half in case the Welcome comes late).
+    pb::ClientFrame query;
+    query.mutable_publish_key_packages();
+    pb::Response counted = TRY(call(query));
+    if (counted.status() != pb::OK) return status_error(counted);
+    std::size_t have = static_cast<std::size_t>(std::max<std::int64_t>(0, counted.key_packages_stored()));
     if (have >= options.key_packages && !need_last_resort) {
       replenish = false;
       return {};

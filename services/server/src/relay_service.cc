@@ -421,7 +421,11 @@ void RelayService::publish_key_packages(Connection& connection, const pb::Client
   }
   auto published = store_.publish_key_packages(connection.device_id, packages, last_resort);
   if (!published) return respond(connection, response_for(frame, pb::INTERNAL, "store error"));
-  respond(connection, response_for(frame, pb::OK));
+  auto stored = store_.key_package_count(connection.device_id);
+  if (!stored) return respond(connection, response_for(frame, pb::INTERNAL, "store error"));
+  pb::Response response = response_for(frame, pb::OK);
+  response.set_key_packages_stored(*stored);
+  respond(connection, response);
 }
 
 void RelayService::claim_key_packages(Connection& connection, const pb::ClientFrame& frame) {

@@ -187,23 +187,38 @@ ErrorOr<std::unique_ptr<Cgroup>> Cgroup::create(const CgroupParent& parent, std:
   }
 
   if (parent.version == CgroupVersion::kV1) {
-    std::string memory_dir = parent.memory_dir + "/" + std::string(name);
-    std::string pids_dir = parent.pids_dir + "/" + std::string(name);
-    if (mkdir(memory_dir.c_str(), 0755) != 0)
-      return Error::system("cgroup: cannot create the app's memory cgroup", errno);
-    if (mkdir(pids_dir.c_str(), 0755) != 0) {
-      int saved = errno;
-      rmdir(memory_dir.c_str());
-      return Error::system("cgroup: cannot create the app's pids cgroup", saved);
-    }
-    std::unique_ptr<Cgroup> cgroup(new Cgroup(CgroupVersion::kV1, memory_dir, pids_dir, UniqueFd()));
-    TRY(write_file(memory_dir + "/memory.limit_in_bytes", memory));
-    // Memory plus swap, where swap accounting exists: same reason as memory.swap.max.
-    (void)write_file(memory_dir + "/memory.memsw.limit_in_bytes", memory);
-    TRY(write_file(pids_dir + "/pids.max", pids));
+    std::unique_ptr<Cgroup> cgroup = TRY(create_unlimited(parent, name));
+    TRY(cgroup->set_limits(memory_limit_bytes, pids_limit));
     return cgroup;
   }
   return Error::unsupported("cgroup: no usable hierarchy");
+}
+
+ErrorOr<std::unique_ptr<Cgroup>> Cgroup::create_unlimited(const CgroupParent& parent, std::string_view name) {
+  if (parent.version != CgroupVersion::kV1) return Error::unsupported("cgroup: not a cgroup v1 parent");
+  std::string memory_dir = parent.memory_dir + "/" + std::string(name);
+  std::string pids_dir = parent.pids_dir + "/" + std::string(name);
+  if (mkdir(memory_dir.c_str(), 0755) != 0)
+    return Error::system("cgroup: cannot create the app's memory cgroup", errno);
+  if (mkdir(pids_dir.c_str(), 0755) != 0) {
+    int saved = errno;
+    rmdir(memory_dir.c_str());
+    return Error::system("cgroup: cannot create the app's pids cgroup", saved);
+  }
+  return std::unique_ptr<Cgroup>(new Cgroup(CgroupVersion::kV1, memory_dir, pids_dir, UniqueFd()));
+}
+
+ErrorOr<void> Cgroup::set_limits(std::uint64_t memory_limit_bytes, std::uint32_t pids_limit) {
+  if (version_ != CgroupVersion::kV1) return Error::unsupported("cgroup: set_limits is for v1 cgroups");
+  // The memory+swap limit must never be below the memory limit, so with
+  // swap accounting the order matters: memory first (memsw is unlimited or
+  // higher), then memory+swap.
+  std::string memory = std::to_string(memory_limit_bytes);
+  TRY(write_file(first_dir_ + "/memory.limit_in_bytes", memory));
+  // Memory plus swap, where swap accounting exists: same reason as memory.swap.max.
+  (void)write_file(first_dir_ + "/memory.memsw.limit_in_bytes", memory);
+  TRY(write_file(second_dir_ + "/pids.max", std::to_string(pids_limit)));
+  return {};
 }
 
 ErrorOr<void> Cgroup::attach(pid_t pid) {

@@ -34,6 +34,10 @@ class Cgroup {
   static ErrorOr<std::unique_ptr<Cgroup>> create(const CgroupParent& parent, std::string_view name,
                                                  std::uint64_t memory_limit_bytes,
                                                  std::uint32_t pids_limit);
+  // v1 only: the directories without limits yet, for a LaunchPool's parked
+  // stub; set_limits() before an app runs in them.
+  static ErrorOr<std::unique_ptr<Cgroup>> create_unlimited(const CgroupParent& parent, std::string_view name);
+  ErrorOr<void> set_limits(std::uint64_t memory_limit_bytes, std::uint32_t pids_limit);
   ~Cgroup();
   Cgroup(const Cgroup&) = delete;
   Cgroup& operator=(const Cgroup&) = delete;

@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -338,6 +339,10 @@ void run_reaper(const ChildPlan& plan) {
   // The reaper keeps nothing of the app's: a passed socket must close when the
   // app closes it, and the launcher learns of a successful exec by EOF.
   syscall(SYS_close_range, 0, error_fd, 0);
+  if (plan.arena) {
+    // The plan is not needed any more; `plan` itself lives in the arena.
+    munmap(plan.arena, plan.arena_size);
+  }
   for (;;) {
     int status = 0;
     pid_t pid = static_cast<pid_t>(wait4(-1, &status, __WALL, nullptr));
@@ -348,6 +353,61 @@ void run_reaper(const ChildPlan& plan) {
     }
     if (pid < 0 && errno != EINTR) _exit(127);
   }
+}
+
+void run_parked_reaper(int socket, int arena_fd, void* arena, std::size_t arena_size) {
+  // Handlers installed by the launcher point into its code; this process must
+  // not run them. It dies with the pool's thread, which created it.
+  reset_signal_handlers();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) _exit(127);
+  // The launcher kept the arena out of every fork (MADV_DONTFORK), so its
+  // addresses are free here: map it at the same place, and the pointers of the
+  // plan the launcher will write there are valid in this process too.
+  void* mapped = mmap(arena, arena_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, arena_fd, 0);
+  if (mapped != arena) _exit(127);
+  // Nothing else of the launcher's: its descriptors are none of an app's business.
+  if (socket != 3) {
+    if (dup3(socket, 3, O_CLOEXEC) != 3) _exit(127);
+    socket = 3;
+  }
+  if (syscall(SYS_close_range, 0, 2, 0) != 0 || syscall(SYS_close_range, 4, ~0u, 0) != 0) _exit(127);
+
+  int fds[kMaxStubFds];
+  char byte = 0;
+  iovec io{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)];
+  msghdr message{};
+  message.msg_iov = &io;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  ssize_t got;
+  do {
+    got = recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
+  } while (got < 0 && errno == EINTR);
+  if (got != 1 || (message.msg_flags & MSG_CTRUNC)) _exit(0);  // the pool is gone, or a garbled launch
+  int count = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || count != 0) _exit(127);
+    count = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    std::memcpy(fds, CMSG_DATA(c), static_cast<std::size_t>(count) * sizeof(int));
+  }
+  if (count < 3) _exit(127);
+  // The plan names descriptors by their index in the message.
+  ChildPlan& plan = *static_cast<ChildPlan*>(arena);
+  auto resolve = [&](int& index) {
+    if (index < 0) return;
+    if (index >= count) _exit(127);
+    index = fds[index];
+  };
+  resolve(plan.go_fd);
+  resolve(plan.error_fd);
+  resolve(plan.status_fd);
+  for (int& fd : plan.stdio) resolve(fd);
+  for (int& fd : plan.passed_fds) resolve(fd);
+  plan.go_parent_end = plan.error_parent_end = plan.status_parent_end = -1;
+  close(socket);
+  run_reaper(plan);
 }
 
 }  // namespace pmos::sandbox::detail

@@ -11,7 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <span>
 
 namespace pmos::sandbox::detail {
 
@@ -78,7 +78,9 @@ struct LandlockRule {
   std::uint64_t access;
 };
 
-// Everything the child does, decided and formatted by the parent.
+// Everything the child does, decided and formatted by the parent. Only views:
+// the storage belongs to the parent (a launch's PlanBuilder), or, for a launch
+// through a LaunchPool, to a shared arena the parked reaper can see too.
 struct ChildPlan {
   // Pipes: the child reads `go` once the parent has written its id maps (and
   // attached it to its cgroup); it reports a failure on `error`; the reaper
@@ -94,18 +96,18 @@ struct ChildPlan {
 
   // The new root, built in order: directories and empty files as mountpoints,
   // symlinks, bind mounts, generated files.
-  std::vector<const char*> directories;  // parents first
-  std::vector<const char*> mountpoint_files;
-  std::vector<Symlink> symlinks;
-  std::vector<BindMount> binds;  // read-only once the root is sealed
-  std::vector<FileContent> files;
+  std::span<const char* const> directories;  // parents first
+  std::span<const char* const> mountpoint_files;
+  std::span<const Symlink> symlinks;
+  std::span<const BindMount> binds;  // read-only once the root is sealed
+  std::span<const FileContent> files;
   const char* data_source = nullptr;  // under /oldroot; bound read-write at /data
   const char* hostname = "";
   std::size_t hostname_size = 0;
 
   // Descriptors: stdio (-1 for /dev/null), then the passed ones from 3 up.
   int stdio[3] = {-1, -1, -1};
-  std::vector<int> passed_fds;
+  std::span<int> passed_fds;
 
   bool drop_supplementary_groups = false;  // setgroups(0) is allowed (privileged launcher)
   uid_t uid = 1000;
@@ -115,18 +117,33 @@ struct ChildPlan {
   std::uint64_t landlock_fs = 0;
   std::uint64_t landlock_net = 0;
   std::uint64_t landlock_scoped = 0;
-  std::vector<LandlockRule> landlock_rules;
+  std::span<const LandlockRule> landlock_rules;
 
   const sock_filter* seccomp_code = nullptr;  // null: no seccomp
   unsigned short seccomp_size = 0;
 
   const char* cwd = "/";
-  std::vector<const char*> exec_candidates;  // full paths to try in order
-  std::vector<char*> argv;                   // null-terminated
-  std::vector<char*> envp;                   // null-terminated
+  // A pooled launch: the shared arena this plan lives in. The reaper unmaps it
+  // once the app is forked, so no plan outlives its use in the sandbox.
+  void* arena = nullptr;
+  std::size_t arena_size = 0;
+  std::span<const char* const> exec_candidates;  // full paths to try in order
+  std::span<char* const> argv;                   // null-terminated
+  std::span<char* const> envp;                   // null-terminated
 };
 
 // The body of the sandbox's pid 1. Never returns.
 [[noreturn]] void run_reaper(const ChildPlan& plan);
+
+// The most descriptors a pooled launch hands to its parked reaper: go, error,
+// status, three stdio, 64 passed.
+constexpr int kMaxStubFds = 3 + 3 + 64;
+
+// A LaunchPool's parked reaper: created with all the namespaces ahead of any
+// launch, already moved into its app's cgroup. Maps the arena (a memfd) at
+// `arena`, waits on `socket` for the launch: one message with the descriptors,
+// whose plan (at the start of the arena) names them by index (go, error,
+// status first). Then it is run_reaper() on that plan. Never returns.
+[[noreturn]] void run_parked_reaper(int socket, int arena_fd, void* arena, std::size_t arena_size);
 
 }  // namespace pmos::sandbox::detail

@@ -5,15 +5,22 @@
 #include <linux/capability.h>
 #include <linux/sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <deque>
+#include <new>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 
@@ -154,22 +161,46 @@ class PlanBuilder {
       directory(path.substr(0, slash));
   }
   void directory(std::string_view path) {
-    for (const char* existing : plan.directories)
+    for (const char* existing : directories)
       if (path == existing) return;
-    plan.directories.push_back(keep(std::string(path)));
+    directories.push_back(keep(std::string(path)));
   }
   void bind(std::string_view host_path, std::string_view inside, bool is_dir, ChildStage stage) {
     directories_for(inside);
     if (is_dir) directory(inside);
-    else plan.mountpoint_files.push_back(keep(std::string(inside)));
-    plan.binds.push_back(BindMount{keep("/oldroot" + std::string(host_path)), keep(std::string(inside)), stage});
+    else mountpoint_files.push_back(keep(std::string(inside)));
+    binds.push_back(BindMount{keep("/oldroot" + std::string(host_path)), keep(std::string(inside)), stage});
   }
   void rule(std::string_view inside, std::uint64_t access, bool is_dir) {
     if (!is_dir) access &= landlock::kFileRights;
-    plan.landlock_rules.push_back({keep(std::string(inside)), access});
+    landlock_rules.push_back({keep(std::string(inside)), access});
+  }
+
+  // Points the plan's views at the vectors below; call once they are complete.
+  void finish() {
+    plan.directories = directories;
+    plan.mountpoint_files = mountpoint_files;
+    plan.symlinks = symlinks;
+    plan.binds = binds;
+    plan.files = files;
+    plan.passed_fds = passed_fds;
+    plan.landlock_rules = landlock_rules;
+    plan.exec_candidates = exec_candidates;
+    plan.argv = argv;
+    plan.envp = envp;
   }
 
   ChildPlan plan;
+  std::vector<const char*> directories;
+  std::vector<const char*> mountpoint_files;
+  std::vector<detail::Symlink> symlinks;
+  std::vector<BindMount> binds;
+  std::vector<detail::FileContent> files;
+  std::vector<int> passed_fds;
+  std::vector<detail::LandlockRule> landlock_rules;
+  std::vector<const char*> exec_candidates;
+  std::vector<char*> argv;
+  std::vector<char*> envp;
 
  private:
   std::deque<std::string> strings_;  // a deque never moves its elements
@@ -192,7 +223,7 @@ ErrorOr<void> plan_root(const SandboxSpec& spec, PlanBuilder& b, std::uint64_t h
       char target[256];
       ssize_t n = readlink(dir, target, sizeof target - 1);
       if (n <= 0) continue;
-      b.plan.symlinks.push_back({b.keep(std::string(target, static_cast<std::size_t>(n))), dir});
+      b.symlinks.push_back({b.keep(std::string(target, static_cast<std::size_t>(n))), dir});
     } else if (S_ISDIR(st.st_mode)) {
       b.bind(dir, dir, true, ChildStage::kBindSystem);
       rule(dir, kReadExecute, true);
@@ -208,7 +239,7 @@ ErrorOr<void> plan_root(const SandboxSpec& spec, PlanBuilder& b, std::uint64_t h
       char target[512];
       ssize_t n = readlink(path.c_str(), target, sizeof target - 1);
       if (n <= 0) continue;
-      b.plan.symlinks.push_back({b.keep(std::string(target, static_cast<std::size_t>(n))), b.keep(path)});
+      b.symlinks.push_back({b.keep(std::string(target, static_cast<std::size_t>(n))), b.keep(path)});
     } else if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) {
       b.bind(path, path, S_ISDIR(st.st_mode), ChildStage::kBindSystem);
     }
@@ -216,8 +247,8 @@ ErrorOr<void> plan_root(const SandboxSpec& spec, PlanBuilder& b, std::uint64_t h
   // The app user by name, for programs that look themselves up.
   static constexpr char kPasswd[] = "app:x:1000:1000:app:/data:/usr/sbin/nologin\n";
   static constexpr char kGroup[] = "app:x:1000:\n";
-  b.plan.files.push_back({"/etc/passwd", kPasswd, sizeof kPasswd - 1});
-  b.plan.files.push_back({"/etc/group", kGroup, sizeof kGroup - 1});
+  b.files.push_back({"/etc/passwd", kPasswd, sizeof kPasswd - 1});
+  b.files.push_back({"/etc/group", kGroup, sizeof kGroup - 1});
 
   b.directory("/app");
   if (!spec.package_dir.empty()) b.bind(spec.package_dir, "/app", true, ChildStage::kBindPackage);
@@ -240,12 +271,12 @@ ErrorOr<void> plan_root(const SandboxSpec& spec, PlanBuilder& b, std::uint64_t h
     b.bind(host, host, false, ChildStage::kBindDevice);
     rule(host, kDevice, false);
   }
-  b.plan.symlinks.push_back({"/proc/self/fd", "/dev/fd"});
-  b.plan.symlinks.push_back({"/proc/self/fd/0", "/dev/stdin"});
-  b.plan.symlinks.push_back({"/proc/self/fd/1", "/dev/stdout"});
-  b.plan.symlinks.push_back({"/proc/self/fd/2", "/dev/stderr"});
+  b.symlinks.push_back({"/proc/self/fd", "/dev/fd"});
+  b.symlinks.push_back({"/proc/self/fd/0", "/dev/stdin"});
+  b.symlinks.push_back({"/proc/self/fd/1", "/dev/stdout"});
+  b.symlinks.push_back({"/proc/self/fd/2", "/dev/stderr"});
   // POSIX shared memory (shm_open) lives in /dev/shm; the app's is its /tmp.
-  b.plan.symlinks.push_back({"/tmp", "/dev/shm"});
+  b.symlinks.push_back({"/tmp", "/dev/shm"});
 
   if (!spec.data_dir.empty()) {
     b.directory("/data");
@@ -292,17 +323,17 @@ ErrorOr<void> validate(const SandboxSpec& spec) {
 }
 
 void plan_exec(const SandboxSpec& spec, PlanBuilder& b) {
-  for (const std::string& arg : spec.argv) b.plan.argv.push_back(b.keep_mutable(arg));
-  b.plan.argv.push_back(nullptr);
+  for (const std::string& arg : spec.argv) b.argv.push_back(b.keep_mutable(arg));
+  b.argv.push_back(nullptr);
   std::string_view path = "/usr/local/bin:/usr/bin:/bin";
   for (const std::string& var : spec.env) {
-    b.plan.envp.push_back(b.keep_mutable(var));
+    b.envp.push_back(b.keep_mutable(var));
     if (std::string_view(var).substr(0, 5) == "PATH=") path = std::string_view(var).substr(5);
   }
-  b.plan.envp.push_back(nullptr);
+  b.envp.push_back(nullptr);
   const std::string& program = spec.argv[0];
   if (program.find('/') != std::string::npos) {
-    b.plan.exec_candidates.push_back(b.keep(program));
+    b.exec_candidates.push_back(b.keep(program));
     return;
   }
   std::size_t start = 0;
@@ -310,12 +341,17 @@ void plan_exec(const SandboxSpec& spec, PlanBuilder& b) {
     std::size_t end = path.find(':', start);
     if (end == std::string_view::npos) end = path.size();
     std::string_view dir = path.substr(start, end - start);
-    if (!dir.empty() && dir[0] == '/') b.plan.exec_candidates.push_back(b.keep(std::string(dir) + "/" + program));
+    if (!dir.empty() && dir[0] == '/') b.exec_candidates.push_back(b.keep(std::string(dir) + "/" + program));
     start = end + 1;
   }
 }
 
 std::atomic<unsigned> g_launch_counter{0};
+
+// A pool's arena must never be inherited by a fork other than its own reaper:
+// it is mapped, then marked MADV_DONTFORK, and no clone3 of ours may fall
+// between the two (shared: our clones; exclusive: mapping an arena).
+std::shared_mutex g_arena_guard;
 
 int send_kill(int pidfd) { return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0)); }
 
@@ -326,9 +362,219 @@ void kill_and_reap(int pidfd) {
   }
 }
 
+// Bump allocation in a pooled launch's shared arena: the copy of the plan the
+// parked reaper reads.
+class ArenaWriter {
+ public:
+  ArenaWriter(void* base, std::size_t size) : base_(static_cast<char*>(base)), size_(size) {}
+  bool failed() const { return failed_; }
+
+  template <typename T>
+  std::span<T> array(std::size_t count) {
+    if (count == 0) return {};
+    void* place = allocate(count * sizeof(T), alignof(T));
+    if (!place) return {};
+    T* first = static_cast<T*>(place);
+    for (std::size_t i = 0; i < count; ++i) new (first + i) T{};
+    return {first, count};
+  }
+  char* bytes(const char* data, std::size_t size) {
+    char* place = static_cast<char*>(allocate(size + 1, 1));
+    if (!place) return nullptr;
+    std::memcpy(place, data, size);
+    place[size] = '\0';
+    return place;
+  }
+  char* string(const char* text) { return text ? bytes(text, std::strlen(text)) : nullptr; }
+  template <typename T>
+  std::span<const T> copy(std::span<const T> from, auto&& copy_one) {
+    std::span<T> to = array<T>(from.size());
+    if (to.size() != from.size()) return {};
+    for (std::size_t i = 0; i < from.size(); ++i) to[i] = copy_one(from[i]);
+    return to;
+  }
+
+ private:
+  void* allocate(std::size_t size, std::size_t align) {
+    std::size_t start = (used_ + align - 1) / align * align;
+    if (start > size_ || size > size_ - start) {
+      failed_ = true;
+      return nullptr;
+    }
+    used_ = start + size;
+    return base_ + start;
+  }
+
+  char* base_;
+  std::size_t size_;
+  std::size_t used_ = 0;
+  bool failed_ = false;
+};
+
+// The launch plan and the descriptors cannot reach a parked reaper through
+// memory it shares with us (it is a fork from before the launch), so: a deep
+// copy of the plan into its arena, descriptors named by their index in the
+// SCM_RIGHTS message that follows (go, error, status, stdio, passed).
+ErrorOr<std::vector<int>> copy_plan_to_arena(const ChildPlan& plan, void* arena, std::size_t arena_size) {
+  ArenaWriter w(arena, arena_size);
+  std::span<ChildPlan> slot = w.array<ChildPlan>(1);
+  if (slot.empty()) return Error::internal("sandbox: the pool's arena is too small for a plan");
+  ChildPlan& copy = slot[0];
+  copy = plan;
+  std::vector<int> fds{plan.go_fd, plan.error_fd, plan.status_fd};
+  copy.go_fd = 0;
+  copy.error_fd = 1;
+  copy.status_fd = 2;
+  for (int i = 0; i < 3; ++i) {
+    if (plan.stdio[i] < 0) continue;
+    copy.stdio[i] = static_cast<int>(fds.size());
+    fds.push_back(plan.stdio[i]);
+  }
+  std::span<int> passed = w.array<int>(plan.passed_fds.size());
+  for (std::size_t i = 0; i < passed.size(); ++i) {
+    passed[i] = static_cast<int>(fds.size());
+    fds.push_back(plan.passed_fds[i]);
+  }
+  copy.passed_fds = passed;
+  auto text = [&](const char* s) -> const char* { return w.string(s); };
+  auto mutable_text = [&](char* s) -> char* { return w.string(s); };
+  copy.directories = w.copy<const char*>(plan.directories, text);
+  copy.mountpoint_files = w.copy<const char*>(plan.mountpoint_files, text);
+  copy.symlinks = w.copy<detail::Symlink>(
+      plan.symlinks, [&](const detail::Symlink& l) { return detail::Symlink{text(l.target), text(l.path)}; });
+  copy.binds = w.copy<BindMount>(
+      plan.binds, [&](const BindMount& m) { return BindMount{text(m.source), text(m.target), m.stage}; });
+  copy.files = w.copy<detail::FileContent>(plan.files, [&](const detail::FileContent& f) {
+    return detail::FileContent{text(f.path), w.bytes(f.data, f.size), f.size};
+  });
+  copy.data_source = text(plan.data_source);
+  copy.hostname = w.bytes(plan.hostname, plan.hostname_size);
+  copy.landlock_rules = w.copy<detail::LandlockRule>(
+      plan.landlock_rules, [&](const detail::LandlockRule& r) { return detail::LandlockRule{text(r.path), r.access}; });
+  copy.cwd = text(plan.cwd);
+  copy.exec_candidates = w.copy<const char*>(plan.exec_candidates, text);
+  copy.argv = w.copy<char*>(plan.argv, mutable_text);
+  copy.envp = w.copy<char*>(plan.envp, mutable_text);
+  if (plan.seccomp_code) {
+    // Built on first use, possibly after the reaper was forked: copy it too.
+    std::span<sock_filter> program = w.array<sock_filter>(plan.seccomp_size);
+    if (!program.empty()) std::memcpy(program.data(), plan.seccomp_code, program.size_bytes());
+    copy.seccomp_code = program.data();
+  }
+  copy.arena = arena;
+  copy.arena_size = arena_size;
+  if (w.failed() || fds.size() > static_cast<std::size_t>(detail::kMaxStubFds))
+    return Error::invalid_argument("sandbox: the launch plan does not fit the pool's arena");
+  return fds;
+}
+
+// Hands the plan and the launch's descriptors to a parked reaper.
+ErrorOr<void> start_in_stub(detail::Stub& stub, const ChildPlan& plan);
+
 }  // namespace
 
-ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch(const SandboxSpec& spec) {
+namespace detail {
+
+// One parked reaper of a LaunchPool: made with all the namespaces, inside its
+// own (still unlimited) app cgroup, waiting on `socket`.
+struct Stub {
+  ~Stub();
+  pid_t pid = -1;
+  UniqueFd pidfd;
+  UniqueFd socket;
+  void* arena = nullptr;
+  std::size_t arena_size = 0;
+  std::unique_ptr<Cgroup> cgroup;
+};
+
+Stub::~Stub() {
+  if (pidfd) kill_and_reap(pidfd.get());  // never used: it holds nothing of any app
+  if (arena) munmap(arena, arena_size);
+  // The cgroup, if still ours, goes with its destructor, now that it is empty.
+}
+
+}  // namespace detail
+
+namespace {
+
+// Room for the plan of any launch the kernel would exec: argv and environment
+// together are limited to well under this (memfd pages are only allocated
+// when touched).
+constexpr std::size_t kArenaSize = 4u << 20;
+
+ErrorOr<std::unique_ptr<detail::Stub>> make_stub(unsigned number) {
+  auto stub = std::make_unique<detail::Stub>();
+  detail::CgroupParent parent = TRY(detail::find_cgroup_parent(""));
+  stub->cgroup = TRY(detail::Cgroup::create_unlimited(
+      parent, "pmos-pool-" + std::to_string(getpid()) + "-" + std::to_string(number)));
+  UniqueFd memfd(static_cast<int>(syscall(SYS_memfd_create, "pmos-launch-plan", MFD_CLOEXEC)));
+  if (!memfd) return Error::system("sandbox: memfd_create", errno);
+  if (ftruncate(memfd.get(), static_cast<off_t>(kArenaSize)) != 0) return Error::system("sandbox: ftruncate", errno);
+  {
+    std::unique_lock guard(g_arena_guard);
+    void* arena = mmap(nullptr, kArenaSize, PROT_READ | PROT_WRITE, MAP_SHARED, memfd.get(), 0);
+    if (arena == MAP_FAILED) return Error::system("sandbox: mapping the launch arena", errno);
+    stub->arena = arena;
+    stub->arena_size = kArenaSize;
+    // No other fork of this process (other parked reapers, reapers of
+    // ordinary launches) ever sees this arena; its own reaper maps it again
+    // from the memfd.
+    if (madvise(arena, kArenaSize, MADV_DONTFORK) != 0) return Error::system("sandbox: madvise", errno);
+  }
+  void* arena = stub->arena;
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+    return Error::system("sandbox: socketpair", errno);
+  UniqueFd ours(pair[0]);
+  UniqueFd theirs(pair[1]);
+
+  int pidfd = -1;
+  clone_args args{};
+  args.flags = CLONE_PIDFD;
+  args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  args.flags |= kNamespaces;
+  long child;
+  {
+    std::shared_lock guard(g_arena_guard);
+    child = syscall(SYS_clone3, &args, sizeof args);
+    if (child == 0) detail::run_parked_reaper(theirs.get(), memfd.get(), arena, kArenaSize);
+  }
+  if (child < 0)
+    return Error::system("sandbox: clone3 could not create the namespaces (user namespaces disabled?)", errno);
+  stub->pid = static_cast<pid_t>(child);
+  stub->pidfd = UniqueFd(pidfd);
+  stub->socket = std::move(ours);
+  // The grace period this pool exists for is paid here, ahead of any launch.
+  TRY(stub->cgroup->attach(stub->pid));
+  return stub;
+}
+
+ErrorOr<void> start_in_stub(detail::Stub& stub, const ChildPlan& plan) {
+  std::vector<int> fds = TRY(copy_plan_to_arena(plan, stub.arena, stub.arena_size));
+  char byte = 'l';
+  iovec io{&byte, 1};
+  std::vector<char> control(CMSG_SPACE(fds.size() * sizeof(int)));
+  msghdr message{};
+  message.msg_iov = &io;
+  message.msg_iovlen = 1;
+  message.msg_control = control.data();
+  message.msg_controllen = control.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&message);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+  std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  if (sendmsg(stub.socket.get(), &message, MSG_NOSIGNAL) != 1)
+    return Error::system("sandbox: handing the launch to a parked reaper", errno);
+  return {};
+}
+
+}  // namespace
+
+ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch(const SandboxSpec& spec) { return launch_impl(spec, nullptr); }
+
+ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch_impl(const SandboxSpec& spec, std::unique_ptr<detail::Stub> stub) {
   TRY(validate(spec));
   const Policy& policy = spec.policy;
 
@@ -356,7 +602,15 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch(const SandboxSpec& spec) {
     }
   }
   std::unique_ptr<detail::Cgroup> cgroup;
-  if (policy.cgroup_limits != Requirement::kOff) {
+  bool pooled = false;
+  if (policy.cgroup_limits != Requirement::kOff && stub) {
+    // The parked reaper's cgroup, empty but for it; the limits are this app's.
+    // It stays the stub's until the reaper is ours: on a failure before that,
+    // the stub kills its reaper first and removes the cgroup after.
+    TRY(stub->cgroup->set_limits(spec.memory_limit_bytes, spec.pids_limit));
+    isolation.cgroup = stub->cgroup->version();
+    pooled = true;
+  } else if (policy.cgroup_limits != Requirement::kOff) {
     auto made = [&]() -> ErrorOr<std::unique_ptr<detail::Cgroup>> {
       detail::CgroupParent parent = TRY(detail::find_cgroup_parent(spec.cgroup_parent));
       std::string name = "pmos-" + spec.app_id + "-" + std::to_string(getpid()) + "-" +
@@ -389,7 +643,8 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch(const SandboxSpec& spec) {
   plan.hostname_size = spec.app_id.size();
   plan.cwd = spec.cwd.c_str();
   for (int i = 0; i < 3; ++i) plan.stdio[i] = spec.stdio[i].get();
-  for (const UniqueFd& fd : spec.fds) plan.passed_fds.push_back(fd.get());
+  for (const UniqueFd& fd : spec.fds) b.passed_fds.push_back(fd.get());
+  b.finish();
   plan.drop_supplementary_groups = privileged;
   plan.uid = kAppUid;
   plan.gid = kAppGid;
@@ -418,22 +673,36 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch(const SandboxSpec& spec) {
   plan.status_fd = status.write.get();
   plan.status_parent_end = status.read.get();
 
-  int pidfd = -1;
-  clone_args args{};
-  args.flags = kNamespaces | CLONE_PIDFD;
-  args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
-  args.exit_signal = SIGCHLD;
-  if (cgroup && cgroup->clone_into_fd() >= 0) {
-    // The reaper starts inside its cgroup: there is no moment without limits.
-    args.flags |= CLONE_INTO_CGROUP;
-    args.cgroup = static_cast<std::uint64_t>(cgroup->clone_into_fd());
+  pid_t pid;
+  UniqueFd owned_pidfd;
+  if (pooled) {
+    // The reaper already exists, in its namespaces and its cgroup.
+    TRY(start_in_stub(*stub, plan));
+    pid = stub->pid;
+    owned_pidfd = std::move(stub->pidfd);
+    cgroup = std::move(stub->cgroup);
+  } else {
+    int pidfd = -1;
+    clone_args args{};
+    args.flags = kNamespaces | CLONE_PIDFD;
+    args.pidfd = reinterpret_cast<std::uintptr_t>(&pidfd);
+    args.exit_signal = SIGCHLD;
+    if (cgroup && cgroup->clone_into_fd() >= 0) {
+      // The reaper starts inside its cgroup: there is no moment without limits.
+      args.flags |= CLONE_INTO_CGROUP;
+      args.cgroup = static_cast<std::uint64_t>(cgroup->clone_into_fd());
+    }
+    long child;
+    {
+      std::shared_lock guard(g_arena_guard);
+      child = syscall(SYS_clone3, &args, sizeof args);
+      if (child == 0) detail::run_reaper(plan);
+    }
+    if (child < 0)
+      return Error::system("sandbox: clone3 could not create the namespaces (user namespaces disabled?)", errno);
+    pid = static_cast<pid_t>(child);
+    owned_pidfd = UniqueFd(pidfd);
   }
-  long child = syscall(SYS_clone3, &args, sizeof args);
-  if (child == 0) detail::run_reaper(plan);
-  if (child < 0)
-    return Error::system("sandbox: clone3 could not create the namespaces (user namespaces disabled?)", errno);
-  pid_t pid = static_cast<pid_t>(child);
-  UniqueFd owned_pidfd(pidfd);
   go.read.reset();
   error.write.reset();
   status.write.reset();
@@ -517,6 +786,78 @@ ErrorOr<ExitStatus> Sandbox::wait() {
   status_fd_.reset();
   exit_status_ = result;
   return result;
+}
+
+ErrorOr<std::unique_ptr<LaunchPool>> LaunchPool::create(std::size_t size) {
+  detail::CgroupParent parent = TRY(detail::find_cgroup_parent(""));
+  if (parent.version != CgroupVersion::kV1)
+    return Error::unsupported("sandbox: the launch pool is for cgroup v1 (on v2 the reaper is born in its cgroup)");
+  std::unique_ptr<LaunchPool> pool(new LaunchPool(size));
+  pool->thread_ = std::thread([p = pool.get()] { p->refill_loop(); });
+  return pool;
+}
+
+LaunchPool::LaunchPool(std::size_t size) : size_(size) {}
+
+LaunchPool::~LaunchPool() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  stubs_.clear();
+}
+
+void LaunchPool::refill_loop() {
+  unsigned number = 0;
+  std::chrono::seconds backoff(1);
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    if (stubs_.size() >= size_) {
+      changed_.wait(lock);
+      // Refill once the launch that took one is done, not while it competes
+      // with us for the CPU (making one costs about what a launch does).
+      changed_.wait_for(lock, std::chrono::milliseconds(100), [&] { return stopping_; });
+      continue;
+    }
+    lock.unlock();
+    auto stub = make_stub(number++);
+    lock.lock();
+    if (stub.has_value()) {
+      stubs_.push_back(std::move(*stub));
+      backoff = std::chrono::seconds(1);
+      changed_.notify_all();
+    } else {
+      // E.g. no right to make cgroups: launches fall back to the ordinary
+      // path, which reports the reason. Try again later, less and less often.
+      changed_.wait_for(lock, backoff, [&] { return stopping_; });
+      backoff = std::min(backoff * 2, std::chrono::seconds(64));
+    }
+  }
+}
+
+ErrorOr<std::unique_ptr<Sandbox>> LaunchPool::launch(const SandboxSpec& spec) {
+  std::unique_ptr<detail::Stub> stub;
+  if (spec.policy.cgroup_limits != Requirement::kOff && spec.cgroup_parent.empty()) {
+    std::lock_guard lock(mutex_);
+    if (!stubs_.empty()) {
+      stub = std::move(stubs_.front());
+      stubs_.pop_front();
+      changed_.notify_all();
+    }
+  }
+  return Sandbox::launch_impl(spec, std::move(stub));
+}
+
+bool LaunchPool::wait_until_full(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return stubs_.size() >= size_; });
+}
+
+std::size_t LaunchPool::ready() const {
+  std::lock_guard lock(mutex_);
+  return stubs_.size();
 }
 
 }  // namespace pmos::sandbox

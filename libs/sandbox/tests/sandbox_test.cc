@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -122,8 +123,13 @@ class SandboxTest : public ::testing::Test {
     return s;
   }
 
+  // Through pool_ when a test set one (PooledSandboxTest), else the ordinary launch.
+  ErrorOr<std::unique_ptr<Sandbox>> launch(const SandboxSpec& s) {
+    return pool_ ? pool_->launch(s) : Sandbox::launch(s);
+  }
+
   ExitStatus run(const SandboxSpec& s) {
-    auto sandbox = Sandbox::launch(s);
+    auto sandbox = launch(s);
     EXPECT_TRUE(sandbox.has_value()) << (sandbox.has_value() ? "" : sandbox.error().to_string());
     if (!sandbox.has_value()) return {ExitStatus::Kind::kExited, 99};
     auto status = (*sandbox)->wait();
@@ -152,6 +158,7 @@ class SandboxTest : public ::testing::Test {
   static std::unique_ptr<KernelSupport> support_;
   fs::path root_, package_, data_, other_data_;
   uid_t host_uid_ = 0;
+  LaunchPool* pool_ = nullptr;
 };
 
 std::unique_ptr<KernelSupport> SandboxTest::support_;
@@ -428,4 +435,166 @@ TEST_F(SandboxTest, WorksForAnUnprivilegedLauncher) {
 }
 
 }  // namespace
+
+// --- Launches through a LaunchPool (stubs parked in pre-made cgroup v1 cgroups).
+
+class PooledSandboxTest : public SandboxTest {
+ protected:
+  void SetUp() override {
+    SandboxTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    PMOS_REQUIRE_KERNEL(support_->cgroup == CgroupVersion::kV1, "cgroup v1 (the launch pool is for v1)");
+    auto made = LaunchPool::create(2);
+    ASSERT_TRUE(made.has_value()) << made.error().to_string();
+    owned_pool_ = std::move(*made);
+    ASSERT_TRUE(owned_pool_->wait_until_full(std::chrono::seconds(30)));
+    pool_ = owned_pool_.get();
+  }
+  void TearDown() override {
+    pool_ = nullptr;
+    owned_pool_.reset();
+    SandboxTest::TearDown();
+  }
+
+  // The cgroup v1 path of `pid` in the hierarchy that has `controller`.
+  static std::string cgroup_of(pid_t pid, const std::string& controller) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+    std::string line;
+    while (std::getline(in, line)) {
+      std::size_t first = line.find(':');
+      std::size_t second = line.find(':', first + 1);
+      if (line.substr(first + 1, second - first - 1) == controller) return line.substr(second + 1);
+    }
+    return {};
+  }
+
+  // Where the v1 hierarchy with `controller` is mounted here.
+  static std::string mountpoint_of(const std::string& controller) {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      std::size_t dash = line.find(" - cgroup ");
+      if (dash == std::string::npos) continue;
+      std::string options = "," + line.substr(line.rfind(' ') + 1) + ",";
+      if (options.find("," + controller + ",") == std::string::npos) continue;
+      std::istringstream fields(line);
+      std::string id, parent, device, root, mountpoint;
+      fields >> id >> parent >> device >> root >> mountpoint;
+      return mountpoint;
+    }
+    return {};
+  }
+
+  std::unique_ptr<LaunchPool> owned_pool_;
+};
+
+TEST_F(PooledSandboxTest, AppRunsConfinedInAPreparedCgroup) {
+  SandboxSpec s = spec({});
+  s.argv = {"/bin/sleep", "60"};
+  s.memory_limit_bytes = 96ull << 20;
+  s.pids_limit = 7;
+  auto sandbox = pool_->launch(s);
+  ASSERT_TRUE(sandbox.has_value()) << sandbox.error().to_string();
+  EXPECT_EQ((*sandbox)->isolation().cgroup, CgroupVersion::kV1);
+  EXPECT_EQ((*sandbox)->isolation().landlock_abi, support_->landlock_abi);
+  EXPECT_TRUE((*sandbox)->isolation().seccomp);
+  // The reaper was born in the stub's cgroup, which now carries this app's limits.
+  std::string memory = cgroup_of((*sandbox)->pid(), "memory");
+  std::string pids = cgroup_of((*sandbox)->pid(), "pids");
+  EXPECT_NE(memory.find("/pmos-pool-"), std::string::npos) << memory;
+  EXPECT_NE(pids.find("/pmos-pool-"), std::string::npos) << pids;
+  std::string pids_dir = mountpoint_of("pids") + pids;
+  std::ifstream limit(pids_dir + "/pids.max");
+  std::string value;
+  limit >> value;
+  EXPECT_EQ(value, "7");
+  // The stub is gone: only the reaper and the app are in the cgroup.
+  std::ifstream current(pids_dir + "/pids.current");
+  current >> value;
+  EXPECT_EQ(value, "2");
+  ASSERT_TRUE((*sandbox)->kill().has_value());
+  auto status = (*sandbox)->wait();
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(status->killed_by(SIGKILL)) << describe(*status);
+  // The pool refills in the background.
+  EXPECT_TRUE(pool_->wait_until_full(std::chrono::seconds(30)));
+}
+
+TEST_F(PooledSandboxTest, AppIsConfinedAndGetsItsDescriptors) {
+  EXPECT_TRUE(run_inside({"check_confined"}).exited_with(0));
+  EXPECT_TRUE(run_inside({"check_writable"}).exited_with(0));
+  EXPECT_TRUE(run_inside({"check_loopback"}).exited_with(0));
+  int leaked = open("/dev/null", O_RDONLY);
+  ASSERT_GE(leaked, 0);
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  SandboxSpec s = spec({"check_fds", "3", "through fd 3"});
+  s.fds.emplace_back(fds[1]);
+  ExitStatus status = run(s);
+  s.fds.clear();
+  close(leaked);
+  EXPECT_TRUE(status.exited_with(0)) << describe(status);
+  char buffer[64] = {};
+  EXPECT_EQ(read(fds[0], buffer, sizeof buffer - 1), 12);
+  EXPECT_STREQ(buffer, "through fd 3");
+  close(fds[0]);
+}
+
+TEST_F(PooledSandboxTest, EscapeAttemptsFail) {
+  EXPECT_TRUE(blocked(run_inside({"ptrace", std::to_string(getpid())})));
+  EXPECT_TRUE(blocked(run_inside({"mount"})));
+  EXPECT_TRUE(blocked(run_inside({"unshare"})));
+  EXPECT_TRUE(blocked(run_inside({"setns"})));
+  EXPECT_TRUE(blocked(run_inside({"keyctl"})));
+  EXPECT_TRUE(blocked(run_inside({"bpf"})));
+  EXPECT_TRUE(blocked(run_inside({"raw_socket"})));
+  EXPECT_TRUE(blocked(run_inside({"read", (other_data_ / "secret.txt").string()})));
+  EXPECT_TRUE(blocked(run_inside({"read", (root_ / "host-secret.txt").string()})));
+  EXPECT_TRUE(blocked(run_inside({"read", "/etc/shadow"})));
+  EXPECT_TRUE(blocked(run_inside({"write", "/app/hello.txt"})));
+  EXPECT_TRUE(blocked(run_inside({"kill", std::to_string(getpid())})));
+}
+
+TEST_F(PooledSandboxTest, ForkBombStopsAtThePidsLimit) {
+  SandboxSpec s = spec({"fork_bomb", "64"});
+  s.pids_limit = 16;
+  EXPECT_TRUE(blocked(run(s)));
+  s = spec({"fork_bomb", "64"});
+  s.pids_limit = 256;
+  EXPECT_TRUE(run(s).exited_with(1));
+}
+
+TEST_F(PooledSandboxTest, MemoryStopsAtTheLimit) {
+  SandboxSpec s = spec({"memory", "192"});
+  s.memory_limit_bytes = 64ull << 20;
+  ExitStatus status = run(s);
+  EXPECT_TRUE(status.exited_with(0) || (status.killed_by(SIGKILL) && status.memory_limit_hit))
+      << describe(status) << " memory_limit_hit=" << status.memory_limit_hit;
+  s = spec({"memory", "192"});
+  s.memory_limit_bytes = 512ull << 20;
+  EXPECT_TRUE(run(s).exited_with(1));
+}
+
+TEST_F(PooledSandboxTest, ReportsAFailedExecAndRefusals) {
+  SandboxSpec s = spec({});
+  s.argv = {"/app/no-such-program"};
+  auto sandbox = pool_->launch(s);
+  ASSERT_FALSE(sandbox.has_value());
+  EXPECT_EQ(sandbox.error().errno_code(), ENOENT);
+  EXPECT_NE(std::string(sandbox.error().message()).find("executing"), std::string::npos);
+  s = spec({"check_confined"});
+  s.policy.min_landlock_abi = 1000;
+  sandbox = pool_->launch(s);
+  ASSERT_FALSE(sandbox.has_value());
+  EXPECT_EQ(sandbox.error().category(), ErrorCategory::kUnsupported);
+}
+
+TEST_F(PooledSandboxTest, FallsBackWhenNoStubIsReady) {
+  auto empty = LaunchPool::create(0);
+  ASSERT_TRUE(empty.has_value()) << empty.error().to_string();
+  pool_ = empty->get();
+  EXPECT_TRUE(run_inside({"check_confined"}).exited_with(0));
+  pool_ = owned_pool_.get();
+}
+
 }  // namespace pmos::sandbox

@@ -6,12 +6,16 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include "pmos/sandbox/probe.h"
 #include "pmos/sandbox/sandbox.h"
@@ -37,8 +41,34 @@ void usage() {
       "  --fd N             pass descriptor N (becomes 3, 4, ... in order)\n"
       "  --best-effort      use Landlock, seccomp and cgroups only where available\n"
       "  --no-cgroup        no memory and pids limits (to measure what they cost)\n"
-      "  --probe            print what the kernel offers and exit\n",
+      "  --probe            print what the kernel offers and exit\n"
+      "  --pool N           launch through a LaunchPool of N parked stubs (cgroup v1)\n"
+      "  --repeat R         launch R times in this process and print the median\n"
+      "                     launch-to-exit time (for measuring the pool)\n"
+      "  --interval-ms M    with --repeat: pause M ms between launches\n",
       stderr);
+}
+
+// A copy for one more launch: the descriptors duplicated, the rest as is.
+pmos::sandbox::SandboxSpec copy_spec(const pmos::sandbox::SandboxSpec& from) {
+  pmos::sandbox::SandboxSpec to;
+  to.app_id = from.app_id;
+  to.package_dir = from.package_dir;
+  to.data_dir = from.data_dir;
+  to.argv = from.argv;
+  to.env = from.env;
+  to.extra_ro_paths = from.extra_ro_paths;
+  to.cwd = from.cwd;
+  to.memory_limit_bytes = from.memory_limit_bytes;
+  to.pids_limit = from.pids_limit;
+  for (int i = 0; i < 3; ++i)
+    if (from.stdio[i]) to.stdio[i] = pmos::UniqueFd(fcntl(from.stdio[i].get(), F_DUPFD_CLOEXEC, 3));
+  for (const pmos::UniqueFd& fd : from.fds) to.fds.emplace_back(fcntl(fd.get(), F_DUPFD_CLOEXEC, 3));
+  to.host_uid = from.host_uid;
+  to.host_gid = from.host_gid;
+  to.cgroup_parent = from.cgroup_parent;
+  to.policy = from.policy;
+  return to;
 }
 
 template <typename T>
@@ -54,6 +84,9 @@ int main(int argc, char** argv) {
   SandboxSpec spec;
   spec.app_id = "pmos.run";
   bool env_given = false;
+  std::size_t pool_size = 0;
+  unsigned repeat = 0;
+  unsigned interval_ms = 0;
   int i = 1;
   for (; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -108,6 +141,12 @@ int main(int argc, char** argv) {
       spec.policy.landlock = Requirement::kIfAvailable;
       spec.policy.seccomp = Requirement::kIfAvailable;
       spec.policy.cgroup_limits = Requirement::kIfAvailable;
+    } else if (arg == "--pool") {
+      if (!parse_number(value(), pool_size) || pool_size == 0) return usage(), 2;
+    } else if (arg == "--repeat") {
+      if (!parse_number(value(), repeat) || repeat == 0) return usage(), 2;
+    } else if (arg == "--interval-ms") {
+      if (!parse_number(value(), interval_ms)) return usage(), 2;
     } else if (arg == "--no-cgroup") {
       spec.policy.cgroup_limits = Requirement::kOff;
     } else {
@@ -128,7 +167,49 @@ int main(int argc, char** argv) {
   if (!spec.host_uid && geteuid() == 0) spec.host_uid = 65534;
   for (int fd = 0; fd < 3; ++fd) spec.stdio[fd] = pmos::UniqueFd(fcntl(fd, F_DUPFD_CLOEXEC, 3));
 
-  auto sandbox = Sandbox::launch(spec);
+  std::unique_ptr<LaunchPool> pool;
+  if (pool_size > 0) {
+    auto made = LaunchPool::create(pool_size);
+    if (!made.has_value()) {
+      std::fprintf(stderr, "pmos-sandbox-run: %s\n", made.error().to_string().c_str());
+      return kSetupFailed;
+    }
+    pool = std::move(*made);
+  }
+  if (repeat > 0) {
+    std::vector<double> times;
+    std::vector<double> started;  // launch() returned: the app has been exec'd
+    for (unsigned n = 0; n < repeat; ++n) {
+      // Like a phone: apps start a while apart, and the pool has refilled.
+      if (interval_ms) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+      if (pool && !pool->wait_until_full(std::chrono::seconds(10)))
+        std::fputs("pmos-sandbox-run: the pool did not refill in 10 s\n", stderr);
+      SandboxSpec one = copy_spec(spec);
+      auto start = std::chrono::steady_clock::now();
+      auto launched = pool ? pool->launch(one) : Sandbox::launch(one);
+      if (!launched.has_value()) {
+        std::fprintf(stderr, "pmos-sandbox-run: %s\n", launched.error().to_string().c_str());
+        return kSetupFailed;
+      }
+      auto exec = std::chrono::steady_clock::now();
+      auto status = (*launched)->wait();
+      auto end = std::chrono::steady_clock::now();
+      if (!status.has_value() || status->shell_code() != 0) {
+        std::fputs("pmos-sandbox-run: the command failed\n", stderr);
+        return kSetupFailed;
+      }
+      times.push_back(std::chrono::duration<double, std::milli>(end - start).count());
+      started.push_back(std::chrono::duration<double, std::milli>(exec - start).count());
+    }
+    std::sort(times.begin(), times.end());
+    std::sort(started.begin(), started.end());
+    std::printf("%u launches%s: to exec: median %.2f ms, min %.2f ms; to exit: median %.2f ms, min %.2f ms\n",
+                repeat, pool ? " through the pool" : "", started[started.size() / 2], started.front(),
+                times[times.size() / 2], times.front());
+    return 0;
+  }
+
+  auto sandbox = pool ? pool->launch(spec) : Sandbox::launch(spec);
   if (!sandbox.has_value()) {
     std::fprintf(stderr, "pmos-sandbox-run: %s\n", sandbox.error().to_string().c_str());
     return kSetupFailed;

@@ -137,7 +137,14 @@ ErrorOr<std::unique_ptr<Daemon>> Daemon::create(Config config) {
                     std::string("pmosd started: sandbox policy ") + (strict ? "strict" : "best-effort") +
                         ", app standard version " + std::to_string(store->standard().version) + ", " +
                         std::to_string(config.authority_key_files.size()) + " authority key(s)"));
-  return std::unique_ptr<Daemon>(new Daemon(std::move(config), std::move(audit), std::move(store), std::move(listener)));
+  std::unique_ptr<Daemon> daemon(new Daemon(std::move(config), std::move(audit), std::move(store), std::move(listener)));
+  // On cgroup v1, parked reapers take the cgroup migration (an RCU grace
+  // period, ~10 ms) off every launch; elsewhere launches take the ordinary path.
+  if (daemon->config_.policy.cgroup_limits != sandbox::Requirement::kOff) {
+    auto pool = sandbox::LaunchPool::create(2);
+    if (pool.has_value()) daemon->launch_pool_ = std::move(*pool);
+  }
+  return daemon;
 }
 
 Daemon::~Daemon() {
@@ -345,7 +352,7 @@ ControlResponse Daemon::run_app(const std::string& app_id) {
   if (::geteuid() == 0) spec.host_uid = app.host_uid;
   spec.policy = config_.policy;
 
-  auto launched = sandbox::Sandbox::launch(spec);
+  auto launched = launch_pool_ ? launch_pool_->launch(spec) : sandbox::Sandbox::launch(spec);
   spec = {};  // our copies of the app's descriptors: the broker must see EOF when the app is gone
   if (!launched) {
     (void)audit_->append(device::AuditEvent::kDenial, app_id, "launch failed: " + launched.error().to_string());

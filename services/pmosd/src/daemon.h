@@ -29,7 +29,8 @@ struct Config {
 // The device daemon: owns the app store and the audit log, answers `pmos` on
 // the control socket, launches apps in sandboxes and brokers for each.
 // One thread accepts; each control connection gets a thread (a run holds its
-// thread until the app exits, and the sandbox's reaper is tied to it).
+// thread until the app exits, and the sandbox's reaper is tied to it, or, on
+// cgroup v1, to the launch pool's thread).
 class Daemon {
  public:
   static ErrorOr<std::unique_ptr<Daemon>> create(Config config);
@@ -59,6 +60,9 @@ class Daemon {
   std::unique_ptr<device::AuditLog> audit_;
   std::unique_ptr<device::AppStore> store_;  // guarded by mutex_
   UniqueFd listener_;
+  // Null unless cgroup v1. Declared before the workers: destroyed after them,
+  // since the sandboxes it launched die with it.
+  std::unique_ptr<sandbox::LaunchPool> launch_pool_;
 
   std::mutex mutex_;
   // App id -> its sandbox (null while it is being launched). An entry is

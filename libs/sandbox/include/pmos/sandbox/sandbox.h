@@ -3,10 +3,15 @@
 #include <sys/types.h>
 
 #include <array>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "pmos/base/error_or.h"
@@ -18,6 +23,7 @@ namespace pmos::sandbox {
 
 namespace detail {
 class Cgroup;
+struct Stub;
 }
 
 // What one sandboxed app gets. The view from inside:
@@ -119,6 +125,10 @@ class Sandbox {
   const Isolation& isolation() const { return isolation_; }
 
  private:
+  friend class LaunchPool;
+  // `stub`: a parked reaper of a LaunchPool, or null for the ordinary launch.
+  static ErrorOr<std::unique_ptr<Sandbox>> launch_impl(const SandboxSpec& spec,
+                                                       std::unique_ptr<detail::Stub> stub);
   Sandbox(pid_t pid, UniqueFd pidfd, UniqueFd status_fd, std::unique_ptr<detail::Cgroup> cgroup,
           Isolation isolation);
 
@@ -128,6 +138,48 @@ class Sandbox {
   std::unique_ptr<detail::Cgroup> cgroup_;  // null without cgroup limits
   Isolation isolation_;
   std::optional<ExitStatus> exit_status_;
+};
+
+// Takes the cgroup v1 migration off the launch path (Android-zygote style).
+// Moving a process into a v1 cgroup waits for an RCU grace period (~10 ms on
+// the development kernel) unless another migration happened moments before, so
+// a launch that moves its reaper pays it nearly every time. The pool's own
+// thread keeps `size` reapers parked: each made ahead of time with all the
+// namespaces (as Sandbox::launch() makes it), moved into a fresh, empty app
+// cgroup, and waiting. launch() writes the app's limits into a parked reaper's
+// cgroup, hands it the launch plan (through a shared memfd) and the
+// descriptors, and from there it is the ordinary launch: id maps, mount view,
+// privileges, Landlock, seccomp, the app. A parked reaper is used once and
+// holds nothing of any app before its launch; the pool refills in the
+// background.
+//
+// Only for cgroup v1: create() refuses otherwise (on v2 the reaper is born in
+// its cgroup anyway). launch() falls back to Sandbox::launch() when none is
+// ready, for a policy without cgroup limits, and for a spec with its own
+// cgroup_parent. Thread-safe. Sandboxes launched from a pool die with it: their
+// reapers' parent-death signal is tied to the pool's thread.
+class LaunchPool {
+ public:
+  static ErrorOr<std::unique_ptr<LaunchPool>> create(std::size_t size);
+  ~LaunchPool();
+  LaunchPool(const LaunchPool&) = delete;
+  LaunchPool& operator=(const LaunchPool&) = delete;
+
+  ErrorOr<std::unique_ptr<Sandbox>> launch(const SandboxSpec& spec);
+  // Waits until `size` reapers are parked (or the timeout passes); false if not.
+  bool wait_until_full(std::chrono::milliseconds timeout);
+  std::size_t ready() const;
+
+ private:
+  explicit LaunchPool(std::size_t size);
+  void refill_loop();
+
+  const std::size_t size_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::unique_ptr<detail::Stub>> stubs_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 }  // namespace pmos::sandbox

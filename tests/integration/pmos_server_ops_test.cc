@@ -58,18 +58,18 @@ class ServerOps : public ::testing::Test {
  protected:
   void TearDown() override {
     if (HasFailure()) {
-      for (ServerProcess* server : started_) {
+      for (const auto& server : started_) {
         server->keep();
         std::fprintf(stderr, "server log (%s):\n%s\n", server->dir().c_str(), server->log().c_str());
       }
     }
   }
-  std::unique_ptr<ServerProcess> server(const std::string& database = {}) {
-    auto process = std::make_unique<ServerProcess>(database);
-    started_.push_back(process.get());
-    return process;
+  // Owned here, so that TearDown can still print their logs.
+  ServerProcess* server(const std::string& database = {}) {
+    started_.push_back(std::make_unique<ServerProcess>(database));
+    return started_.back().get();
   }
-  std::vector<ServerProcess*> started_;
+  std::vector<std::unique_ptr<ServerProcess>> started_;
 };
 
 TEST_F(ServerOps, OverTheRateLimitIsAnsweredAndTheConnectionStaysUsable) {

@@ -17,10 +17,9 @@ thread_local std::string t_last_error;
 
 // What the NATS client's threads see. The client may run a callback after
 // natsConnection_Close and natsConnection_Destroy returned (disconnected and
-// closed callbacks are asynchronous), so this state is never freed: one
-// small object per bridge, one bridge per process. `relay` is cleared, under
-// the mutex, before the relay can go away; callbacks hold the mutex while
-// they use it.
+// closed callbacks are asynchronous), so this state lives until
+// nats_CloseAndWait has stopped the client's threads. `relay` is cleared,
+// under the mutex, first: a callback still running stops using it.
 struct CallbackState {
   std::mutex mutex;
   RelayService* relay = nullptr;  // guarded by mutex; null once stopping
@@ -28,7 +27,7 @@ struct CallbackState {
 };
 
 struct NatsBridge::Impl {
-  CallbackState* state = new CallbackState;  // never deleted (above)
+  CallbackState* state = new CallbackState;  // deleted after nats_CloseAndWait
   natsOptions* options = nullptr;
   natsConnection* connection = nullptr;
   natsSubscription* subscription = nullptr;
@@ -43,6 +42,11 @@ struct NatsBridge::Impl {
     if (subscription) natsSubscription_Destroy(subscription);
     if (connection) natsConnection_Destroy(connection);
     if (options) natsOptions_Destroy(options);
+    // Stops the NATS library's threads, so no callback can follow: a
+    // process has one bridge, and NATS is not used after it.
+    if (nats_CloseAndWait(5000) == NATS_OK) {
+      delete state;
+    }  // else a library thread is stuck: keep the state rather than free it under it
   }
 
   // payload: "<node id>\n<device>\n<device>..."

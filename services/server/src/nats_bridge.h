@@ -22,7 +22,8 @@ class RelayService;
 class NatsBridge {
  public:
   // Connects to `url` (nats://127.0.0.1:4222) and subscribes; reconnects
-  // for ever in the background. The relay must outlive the bridge.
+  // for ever in the background. The relay must outlive the bridge. One
+  // bridge per process: destroying it shuts the NATS library down.
   static ErrorOr<std::unique_ptr<NatsBridge>> start(const std::string& url, std::string node_id, RelayService& relay);
   ~NatsBridge();
   NatsBridge(const NatsBridge&) = delete;

@@ -41,7 +41,7 @@ constexpr int kVerified = 0;
 constexpr int kCheckFailed = 1;
 constexpr int kUsage = 2;
 
-using Flags = std::map<std::string, std::string, std::less<>>;
+using namespace tlogd::cli;
 
 void usage() {
   std::fputs(
@@ -59,44 +59,6 @@ int fail(const char* what, const Error& error) {
   return error.category() == ErrorCategory::kCrypto ? kCheckFailed : kUsage;
 }
 
-// "--name value" pairs; "--once" is the one flag without a value.
-ErrorOr<Flags> parse_flags(const std::vector<std::string>& args) {
-  Flags flags;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    if (!args[i].starts_with("--")) return Error::invalid_argument("expected --flag");
-    if (args[i] == "--once") {
-      flags["once"] = "1";
-      continue;
-    }
-    if (i + 1 >= args.size()) return Error::invalid_argument("flag without a value");
-    flags[args[i].substr(2)] = args[i + 1];
-    ++i;
-  }
-  return flags;
-}
-
-std::string flag(const Flags& flags, std::string_view name, std::string fallback = {}) {
-  auto it = flags.find(name);
-  return it == flags.end() ? fallback : it->second;
-}
-
-ErrorOr<std::uint64_t> parse_u64(std::string_view text) {
-  std::uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || text.empty())
-    return Error::invalid_argument("not a decimal number");
-  return value;
-}
-
-ErrorOr<std::string> read_text(const std::string& path) {
-  Bytes bytes = TRY(read_file(path, tlog::kMaxNoteSize));
-  return std::string(as_string(bytes));
-}
-
-std::string trim(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
-  return text;
-}
 
 // ---------------------------------------------------------------- serve
 

@@ -16,18 +16,9 @@
 #include "pmos/tlogd/client.h"
 
 namespace pmos::tlogd {
-namespace {
 
-using Flags = std::map<std::string, std::string, std::less<>>;
+namespace cli {
 
-std::string g_program;  // for messages; set once per command
-
-int fail(const char* what, const Error& error) {
-  std::fprintf(stderr, "%s: %s: %s\n", g_program.c_str(), what, error.to_string().c_str());
-  return error.category() == ErrorCategory::kCrypto ? kExitCheckFailed : kExitUsage;
-}
-
-// "--name value" pairs; "--once" is the one flag without a value.
 ErrorOr<Flags> parse_flags(const std::vector<std::string>& args) {
   Flags flags;
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -43,7 +34,7 @@ ErrorOr<Flags> parse_flags(const std::vector<std::string>& args) {
   return flags;
 }
 
-std::string flag(const Flags& flags, std::string_view name, std::string fallback = {}) {
+std::string flag(const Flags& flags, std::string_view name, std::string fallback) {
   auto it = flags.find(name);
   return it == flags.end() ? fallback : it->second;
 }
@@ -64,6 +55,19 @@ ErrorOr<std::string> read_text(const std::string& path) {
 std::string trim(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
   return text;
+}
+
+}  // namespace cli
+
+namespace {
+
+using namespace cli;
+
+std::string g_program;  // for messages; set once per command
+
+int fail(const char* what, const Error& error) {
+  std::fprintf(stderr, "%s: %s: %s\n", g_program.c_str(), what, error.to_string().c_str());
+  return error.category() == ErrorCategory::kCrypto ? kExitCheckFailed : kExitUsage;
 }
 
 ErrorOr<std::string> key_text(std::string text) {

@@ -16,9 +16,13 @@
 // Exit status: 0 verified, 1 a check failed (the log misbehaved or the
 // input is wrong), 2 usage or I/O error.
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "pmos/base/error_or.h"
 
 namespace pmos::tlogd {
 
@@ -33,5 +37,18 @@ bool is_log_client_command(std::string_view command);
 int run_log_client_command(std::string_view program, std::string_view command, const std::vector<std::string>& args);
 // The usage lines of the client commands, each starting with `program`.
 std::string log_client_usage(std::string_view program);
+
+// The flag handling both programs use.
+namespace cli {
+using Flags = std::map<std::string, std::string, std::less<>>;
+// "--name value" pairs; "--once" is the one flag without a value.
+ErrorOr<Flags> parse_flags(const std::vector<std::string>& args);
+std::string flag(const Flags& flags, std::string_view name, std::string fallback = {});
+ErrorOr<std::uint64_t> parse_u64(std::string_view text);
+// A small text file (a key, a checkpoint): at most a note's size.
+ErrorOr<std::string> read_text(const std::string& path);
+// Without trailing newlines and spaces.
+std::string trim(std::string text);
+}  // namespace cli
 
 }  // namespace pmos::tlogd

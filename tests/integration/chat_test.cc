@@ -22,10 +22,10 @@
 
 #include <gtest/gtest.h>
 
-#include "pg_throwaway.h"
 #include "pmos/base/file.h"
 #include "pmos/chat/client.h"
 #include "pmos/crypto/random.h"
+#include "server_process.h"
 
 namespace pmos {
 namespace {
@@ -33,143 +33,10 @@ namespace {
 using namespace std::chrono_literals;
 using chat::Client;
 
-// ---- the server process (as pmos_server_test.cc starts it)
-
-struct CommandResult {
-  int status = -1;
-  std::string out;
-};
-
-CommandResult run_command(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  std::size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.out.append(buffer, n);
-  int status = ::pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-class ServerProcess {
- public:
-  explicit ServerProcess(std::string database) : database_(std::move(database)) {
-    char pattern[] = "/tmp/pmos-chat-test-XXXXXX";
-    if (::mkdtemp(pattern) == nullptr) std::abort();
-    dir_ = pattern;
-    data_ = dir_ + "/data";
-  }
-  ~ServerProcess() {
-    stop();
-    if (!keep_) std::filesystem::remove_all(dir_);
-  }
-
-  const std::string& dir() const { return dir_; }
-  const std::string& data() const { return data_; }
-  const std::string& database() const { return database_; }
-  std::uint16_t port() const { return port_; }
-  void keep() { keep_ = true; }
-  std::string log() const {
-    auto bytes = read_file(dir_ + "/server.log");
-    return bytes ? std::string(as_string(*bytes)) : std::string();
-  }
-  std::string ca_pem() const {
-    auto bytes = read_file(data_ + "/ca.pem");
-    return bytes ? std::string(as_string(*bytes)) : std::string();
-  }
-
-  CommandResult cli(const std::string& args) const {
-    return run_command(std::string(PMOS_SERVER_BINARY) + " " + args + " --data " + data_ + database_flag() + " 2>>" +
-                       dir_ + "/cli.log");
-  }
-
-  bool init() { return cli("init").status == 0; }
-
-  // `port` 0: the kernel picks one; a restart passes the old one, which the
-  // enrolled clients have stored.
-  bool start(std::uint16_t port = 0) {
-    int out[2];
-    if (::pipe(out) != 0) return false;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(out[1], STDOUT_FILENO);
-      std::string log_path = dir_ + "/server.log";
-      FILE* log = std::fopen(log_path.c_str(), "a");
-      if (log != nullptr) ::dup2(::fileno(log), STDERR_FILENO);
-      ::close(out[0]);
-      std::vector<std::string> args = {PMOS_SERVER_BINARY, "run", "--data", data_, "--listen",
-                                       "127.0.0.1:" + std::to_string(port)};
-      if (!database_.empty()) {
-        args.push_back("--database");
-        args.push_back(database_);
-      }
-      std::vector<char*> argv;
-      for (std::string& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    stdout_fd_ = out[0];
-    std::string line;
-    auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-      pollfd fd{stdout_fd_, POLLIN, 0};
-      if (::poll(&fd, 1, 200) <= 0) continue;
-      char c;
-      if (::read(stdout_fd_, &c, 1) != 1) break;
-      line += c;
-    }
-    std::size_t colon = line.rfind(':');
-    if (line.find("listening on https://127.0.0.1:") == std::string::npos || colon == std::string::npos) return false;
-    port_ = static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
-    return true;
-  }
-
-  int stop() {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    if (stdout_fd_ >= 0) ::close(stdout_fd_);
-    stdout_fd_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
-  // Everything the relay's database holds, as bytes to search.
-  Bytes database_contents() const {
-    Bytes out;
-    if (database_.empty()) {
-      for (const char* name : {"relay.db", "relay.db-wal"}) {
-        if (auto bytes = read_file(data_ + "/" + name, 1 << 30)) append(out, *bytes);
-      }
-    } else {
-      CommandResult dump = run_command("pg_dump --data-only '" + database_ + "' 2>/dev/null");
-      append(out, as_bytes(dump.out));
-    }
-    return out;
-  }
-
- private:
-  std::string database_flag() const { return database_.empty() ? "" : " --database '" + database_ + "'"; }
-
-  std::string database_;
-  std::string dir_;
-  std::string data_;
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  std::uint16_t port_ = 0;
-  bool keep_ = false;
-};
-
-enum class Backend { kSqlite, kPostgres };
-
-std::unique_ptr<store::testing::PgThrowaway>& postgres() {
-  static std::unique_ptr<store::testing::PgThrowaway> cluster;
-  return cluster;
-}
+using itest::Backend;
+using itest::CommandResult;
+using itest::run_command;
+using itest::ServerProcess;
 
 // Cheap Argon2id: the tests open stores often; the cost is in chat.salt.
 constexpr crypto::Argon2Params kFastKdf{1, 8192, 1};
@@ -196,25 +63,10 @@ struct Device {
 class Chat : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
-    std::string database;
-    if (GetParam() == Backend::kPostgres) {
-      if (const char* given = std::getenv("PMOS_TEST_POSTGRES")) {
-        database = given;
-      } else if (const char* file = std::getenv("PMOS_TEST_POSTGRES_FILE")) {
-        auto conninfo = read_file(file);
-        ASSERT_TRUE(conninfo.has_value()) << "cannot read " << file;
-        database = std::string(as_string(*conninfo));
-        while (!database.empty() && (database.back() == '\n' || database.back() == ' ')) database.pop_back();
-      } else {
-        if (!postgres()) {
-          auto cluster = store::testing::PgThrowaway::start(PMOS_SOURCE_DIR "/scripts/pg-throwaway");
-          ASSERT_TRUE(cluster.has_value()) << "could not start a throwaway PostgreSQL";
-          postgres() = std::move(*cluster);
-        }
-        database = postgres()->conninfo();
-      }
-    }
-    server_ = std::make_unique<ServerProcess>(database);
+    std::string error;
+    std::optional<std::string> database = itest::test_database(GetParam(), error);
+    ASSERT_TRUE(database.has_value()) << error;
+    server_ = std::make_unique<ServerProcess>(*database);
     ASSERT_TRUE(server_->init()) << "pmos-server init failed";
     ASSERT_TRUE(server_->start()) << server_->log();
   }
@@ -228,7 +80,7 @@ class Chat : public ::testing::TestWithParam<Backend> {
     EXPECT_EQ(server_->stop(), 0);
     server_.reset();
   }
-  static void TearDownTestSuite() { postgres().reset(); }
+  static void TearDownTestSuite() { itest::release_test_postgres(); }
 
   Device& enroll(const std::string& user) {
     CommandResult token = server_->cli("enroll-token --user " + user);
@@ -541,7 +393,8 @@ TEST_P(Chat, RestartOfEverythingLosesNothing) {
   ASSERT_EQ(server_->stop(), 0);
   a1.client.reset();
   b1.client.reset();
-  ASSERT_TRUE(server_->start(port)) << server_->log();
+  server_->set_port(port);
+  ASSERT_TRUE(server_->start()) << server_->log();
   ASSERT_TRUE(a1.reopen().has_value());
   ASSERT_TRUE(b1.reopen().has_value());
   // A wrong passcode is a clear error and harms nothing.

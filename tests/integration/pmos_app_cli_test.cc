@@ -2,6 +2,7 @@
 // team use it: keygen, pack, sign, vet, countersign, verify, inspect; then a
 // tampered package, a wrong authority, a failing package, a downgrade and a
 // key rotation, each refused with exit code 1.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,7 +29,7 @@ struct Result {
 Result run(const std::string& program, const std::vector<std::string>& args) {
   Result result;
   int fds[2];
-  if (::pipe(fds) != 0) return result;
+  if (::pipe2(fds, O_CLOEXEC) != 0) return result;
   pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(fds[1], 1);

@@ -4,6 +4,7 @@
 // from outside. A fork (a second log process with the same key and other
 // entries) is refused by the witness and caught by `pmos log` with exit
 // status 1.
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -63,7 +64,7 @@ class Role {
 
   bool start(std::vector<std::string> args) {
     int out[2];
-    if (::pipe(out) != 0) return false;
+    if (::pipe2(out, O_CLOEXEC) != 0) return false;
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(out[1], STDOUT_FILENO);

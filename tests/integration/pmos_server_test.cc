@@ -41,13 +41,6 @@ using namespace itest;
 
 // ---- fixture: one server per back end for the whole program
 
-enum class Backend { kSqlite, kPostgres };
-
-std::unique_ptr<store::testing::PgThrowaway>& postgres() {
-  static std::unique_ptr<store::testing::PgThrowaway> cluster;
-  return cluster;
-}
-
 class PmosServer : public ::testing::TestWithParam<Backend> {
  protected:
   static std::map<Backend, std::unique_ptr<ServerProcess>>& servers() {
@@ -57,32 +50,16 @@ class PmosServer : public ::testing::TestWithParam<Backend> {
   static void TearDownTestSuite() {
     for (auto& [backend, server] : servers()) EXPECT_EQ(server->stop(), 0) << "unclean shutdown";
     servers().clear();
-    postgres().reset();
+    release_test_postgres();
   }
 
   void SetUp() override {
     auto& slot = servers()[GetParam()];
     if (!slot) {
-      std::string database;
-      if (GetParam() == Backend::kPostgres) {
-        if (const char* given = std::getenv("PMOS_TEST_POSTGRES")) {
-          database = given;
-        } else if (const char* file = std::getenv("PMOS_TEST_POSTGRES_FILE")) {
-          // The cluster of the ctest fixture (libs/store's store_postgres).
-          auto conninfo = read_file(file);
-          ASSERT_TRUE(conninfo.has_value()) << "cannot read " << file;
-          database = std::string(as_string(*conninfo));
-          while (!database.empty() && (database.back() == '\n' || database.back() == ' ')) database.pop_back();
-        } else {
-          if (!postgres()) {
-            auto cluster = store::testing::PgThrowaway::start(PMOS_SOURCE_DIR "/scripts/pg-throwaway");
-            ASSERT_TRUE(cluster.has_value()) << "could not start a throwaway PostgreSQL";
-            postgres() = std::move(*cluster);
-          }
-          database = postgres()->conninfo();
-        }
-      }
-      auto server = std::make_unique<ServerProcess>(database);
+      std::string error;
+      std::optional<std::string> database = test_database(GetParam(), error);
+      ASSERT_TRUE(database.has_value()) << error;
+      auto server = std::make_unique<ServerProcess>(*database);
       ASSERT_TRUE(server->init()) << server->cli_log();
       ASSERT_TRUE(server->start()) << server->log();
       slot = std::move(server);

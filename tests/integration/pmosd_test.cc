@@ -38,7 +38,7 @@ struct Result {
 Result run(const std::string& program, const std::vector<std::string>& args, uid_t as_uid = 0) {
   Result result;
   int fds[2];
-  if (::pipe(fds) != 0) return result;
+  if (::pipe2(fds, O_CLOEXEC) != 0) return result;
   pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(fds[1], 1);

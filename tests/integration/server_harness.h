@@ -2,6 +2,7 @@
 // process, device enrollment over HTTPS, and a blocking relay client.
 #pragma once
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -28,149 +29,12 @@
 #include "pmos/mls/state.h"
 #include "pmos/net/client.h"
 #include "relay.pb.h"
+#include "server_process.h"
 
 namespace pmos::itest {
 
 namespace pb = ::pmos::relay::v1;
 using namespace std::chrono_literals;
-
-// ---- the server process
-
-struct CommandResult {
-  int status = -1;
-  std::string out;
-};
-
-class ServerProcess {
- public:
-  // `database`: empty for SQLite in the data directory, else a libpq string.
-  explicit ServerProcess(std::string database) : database_(std::move(database)) {
-    char pattern[] = "/tmp/pmos-server-test-XXXXXX";
-    if (::mkdtemp(pattern) == nullptr) std::abort();
-    dir_ = pattern;
-    data_ = dir_ + "/data";
-  }
-  ~ServerProcess() {
-    stop();
-    if (!keep_) std::filesystem::remove_all(dir_);
-  }
-
-  const std::string& data() const { return data_; }
-  const std::string& dir() const { return dir_; }
-  // Extra arguments for `run` (limits, --nats, --config ...).
-  void set_run_args(std::vector<std::string> args) { run_args_ = std::move(args); }
-  // Listen on this port at the next start() (0: any free one).
-  void set_port(std::uint16_t port) { fixed_port_ = port; }
-  std::uint16_t port() const { return port_; }
-  void keep() { keep_ = true; }
-  std::string log() const {
-    auto bytes = read_file(dir_ + "/server.log");
-    return bytes ? std::string(as_string(*bytes)) : std::string();
-  }
-
-  // Runs `pmos-server ARGS --data DIR [--database ...]`; stdout captured.
-  CommandResult cli(const std::string& args) const {
-    std::string command = std::string(PMOS_SERVER_BINARY) + " " + args + " --data " + data_ + database_flag() +
-                          " 2>>" + dir_ + "/cli.log";
-    CommandResult result;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (pipe == nullptr) return result;
-    char buffer[4096];
-    std::size_t n;
-    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.out.append(buffer, n);
-    int status = ::pclose(pipe);
-    result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return result;
-  }
-  std::string cli_log() const {
-    auto bytes = read_file(dir_ + "/cli.log");
-    return bytes ? std::string(as_string(*bytes)) : std::string();
-  }
-
-  bool init() { return cli("init").status == 0; }
-
-  bool start() {
-    int out[2];
-    if (::pipe(out) != 0) return false;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(out[1], STDOUT_FILENO);
-      std::string log_path = dir_ + "/server.log";
-      FILE* log = std::fopen(log_path.c_str(), "a");
-      if (log != nullptr) ::dup2(::fileno(log), STDERR_FILENO);
-      ::close(out[0]);
-      std::vector<std::string> args = {PMOS_SERVER_BINARY, "run", "--data", data_, "--listen",
-                                        "127.0.0.1:" + std::to_string(fixed_port_)};
-      if (!database_.empty()) {
-        args.push_back("--database");
-        args.push_back(database_);
-      }
-      args.insert(args.end(), run_args_.begin(), run_args_.end());
-      std::vector<char*> argv;
-      for (std::string& arg : args) argv.push_back(arg.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    stdout_fd_ = out[0];
-    // The server prints one line once it listens.
-    std::string line;
-    auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-      pollfd fd{stdout_fd_, POLLIN, 0};
-      if (::poll(&fd, 1, 200) <= 0) continue;
-      char c;
-      if (::read(stdout_fd_, &c, 1) != 1) break;
-      line += c;
-    }
-    std::size_t colon = line.rfind(':');
-    if (line.find("listening on https://127.0.0.1:") == std::string::npos || colon == std::string::npos) return false;
-    port_ = static_cast<std::uint16_t>(std::stoi(line.substr(colon + 1)));
-    return true;
-  }
-
-  bool running() const {
-    if (pid_ <= 0) return false;
-    int status;
-    return ::waitpid(pid_, &status, WNOHANG) == 0;
-  }
-
-  // SIGKILL: no shutdown at all, as in a power cut of the process.
-  void kill9() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-    if (stdout_fd_ >= 0) ::close(stdout_fd_);
-    stdout_fd_ = -1;
-  }
-
-  // SIGTERM, then the exit status (0 on a clean shutdown).
-  int stop() {
-    if (pid_ <= 0) return -1;
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    if (stdout_fd_ >= 0) ::close(stdout_fd_);
-    stdout_fd_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
- private:
-  std::string database_flag() const { return database_.empty() ? "" : " --database '" + database_ + "'"; }
-
-  std::string database_;
-  std::string dir_;
-  std::string data_;
-  pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  std::uint16_t port_ = 0;
-  std::uint16_t fixed_port_ = 0;
-  std::vector<std::string> run_args_;
-  bool keep_ = false;
-};
 
 // ---- devices
 

@@ -42,20 +42,24 @@ struct Core {
 
   // Runs `op` until it completes or `timeout` passes. A timed-out operation
   // was cancelled mid-way, which leaves the stream undefined: the connection
-  // is closed and every later call fails.
+  // is closed and every later call fails. Runs only until `op` is done: a
+  // WebSocket read may stay pending across calls.
   ErrorCode run(const std::function<asio::awaitable<ErrorCode>()>& op, Millis timeout) {
     if (broken) return asio::error::not_connected;
     ErrorCode result = asio::error::timed_out;
+    bool done = false;
     asio::co_spawn(
         io,
         [&]() -> asio::awaitable<void> {
           asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
           auto outcome = co_await (op() || timer.async_wait(kUse));
           if (outcome.index() == 0) result = std::get<0>(outcome);
+          done = true;
         },
         asio::detached);
     io.restart();
-    io.run();
+    while (!done && io.run_one() > 0) {
+    }
     if (result) {
       detail = result.message();
       broken = true;
@@ -158,6 +162,34 @@ std::string HttpsClient::last_error_detail() const { return impl_->core.detail; 
 struct WebSocketClient::Impl {
   Core core;
   std::optional<CloseInfo> close_info;
+  // One read stays pending across receive() calls: a receive that times out
+  // leaves it running (cancelling a WebSocket read mid-frame would break the
+  // stream), and the next receive() goes on waiting for the same message.
+  bool reading = false;
+  std::optional<ErrorCode> read_result;
+
+  void start_read() {
+    reading = true;
+    core.buffer.clear();
+    asio::co_spawn(
+        core.io,
+        [this]() -> asio::awaitable<void> {
+          auto [rec, n] = co_await core.ws->async_read(core.buffer, kUse);
+          read_result = rec;
+          reading = false;
+        },
+        asio::detached);
+  }
+
+  ~Impl() {
+    if (!reading) return;
+    // Let the pending read finish (aborted) before the stream goes away.
+    ErrorCode ignored;
+    beast::get_lowest_layer(*core.ws).close(ignored);
+    core.io.restart();
+    while (reading && core.io.run_one_for(std::chrono::seconds(1)) > 0) {
+    }
+  }
 };
 
 WebSocketClient::WebSocketClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -208,17 +240,28 @@ ErrorOr<void> WebSocketClient::send(BytesView message, Millis timeout) {
 }
 
 ErrorOr<Bytes> WebSocketClient::receive(Millis timeout) {
-  Core& core = impl_->core;
-  core.buffer.clear();
-  ErrorCode ec = core.run(
-      [&]() -> asio::awaitable<ErrorCode> {
-        auto [rec, n] = co_await core.ws->async_read(core.buffer, kUse);
-        co_return rec;
-      },
-      timeout);
+  Impl& impl = *impl_;
+  Core& core = impl.core;
+  if (core.broken && !impl.read_result) return Core::to_error("websocket receive", asio::error::not_connected);
+  if (!impl.reading && !impl.read_result) impl.start_read();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  core.io.restart();
+  while (!impl.read_result) {
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= Millis(0)) return Error::system("websocket receive", ETIMEDOUT);  // the read goes on
+    if (core.io.run_one_for(left) == 0 && core.io.stopped()) core.io.restart();
+  }
+  ErrorCode ec = *impl.read_result;
+  impl.read_result.reset();
   if (ec) {
+    core.detail = ec.message();
     if (ec == websocket::error::closed)
-      impl_->close_info = CloseInfo{core.ws->reason().code, std::string(core.ws->reason().reason.c_str())};
+      impl.close_info = CloseInfo{core.ws->reason().code, std::string(core.ws->reason().reason.c_str())};
+    if (!core.broken) {
+      core.broken = true;
+      ErrorCode ignored;
+      beast::get_lowest_layer(*core.ws).close(ignored);
+    }
     return Core::to_error("websocket receive", ec);
   }
   auto data = core.buffer.cdata();

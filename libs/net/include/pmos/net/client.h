@@ -57,7 +57,9 @@ class WebSocketClient {
 
   ErrorOr<void> send(BytesView message, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // The next binary message. When the server closes, ECONNRESET and
-  // close_info() says why. Pings are answered only while receive() runs.
+  // close_info() says why. A timeout (ETIMEDOUT) leaves the connection as it
+  // was: the next receive() waits on for the same message, so a caller can
+  // wait for pushed messages in slices. Pings are answered while any call runs.
   ErrorOr<Bytes> receive(std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // Close handshake with kNormal.
   ErrorOr<void> close(std::chrono::milliseconds timeout = std::chrono::seconds(10));

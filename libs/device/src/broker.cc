@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 
@@ -159,7 +161,7 @@ ErrorOr<BrokerResponse> decode_broker_response(BytesView message) {
   tls::Reader r(message);
   if (TRY(r.u8()) != kBrokerProtocolVersion) return Error::decode("broker: unknown protocol version");
   std::uint8_t status = TRY(r.u8());
-  if (status > static_cast<std::uint8_t>(BrokerStatus::kBadRequest)) return Error::decode("broker: unknown status");
+  if (status > static_cast<std::uint8_t>(BrokerStatus::kRateLimited)) return Error::decode("broker: unknown status");
   BrokerResponse response{static_cast<BrokerStatus>(status), TRY(read_text(r, 0, kMaxMessageBytes))};
   TRY(r.finish());
   return response;
@@ -180,9 +182,30 @@ void Broker::audit(AuditEvent event, const std::string& detail) {
   (void)audit_.append(event, app_id_, detail);
 }
 
-// FIXME: no rate limit yet: an app can fill the audit log with refused
-// requests. Coalescing repeated denials is the planned remedy.
+bool Broker::take_token() {
+  auto now = options_.now();
+  std::chrono::duration<double> elapsed = now - refilled_;
+  refilled_ = now;
+  tokens_ = std::min(options_.burst, tokens_ + elapsed.count() * options_.requests_per_second);
+  if (tokens_ < 1) return false;
+  tokens_ -= 1;
+  return true;
+}
+
 Broker::Outcome Broker::handle(BytesView message) {
+  if (!take_token()) {
+    if (over_limit_++ == 0) {
+      char limit[96];
+      std::snprintf(limit, sizeof limit, "%g/s, burst %g", options_.requests_per_second, options_.burst);
+      audit(AuditEvent::kDenial,
+            std::string("requests over the rate limit (") + limit + ") refused; counted until the rate falls");
+    }
+    return {{BrokerStatus::kRateLimited, "rate limited"}, {}};
+  }
+  if (over_limit_ > 0) {
+    audit(AuditEvent::kDenial, std::to_string(over_limit_) + " requests refused over the rate limit");
+    over_limit_ = 0;
+  }
   auto request = decode_broker_request(message);
   if (!request) {
     audit(AuditEvent::kDenial, std::string("malformed broker request: ") + request.error().message());

@@ -245,7 +245,43 @@ TEST(BrokerCodec, IsStrict) {
   Bytes response = encode_broker_response({BrokerStatus::kDenied, "no"});
   ASSERT_TRUE(decode_broker_response(response).has_value());
   response[1] = 4;
+  EXPECT_EQ(decode_broker_response(response).value().status, BrokerStatus::kRateLimited);
+  response[1] = 5;
   EXPECT_FALSE(decode_broker_response(response).has_value());
+}
+
+// An app that floods the broker is refused beyond its rate, and the audit
+// log gets one entry per episode (plus its count), not one per request.
+TEST(BrokerRateLimit, RefusesBeyondTheBucketAndAuditsEpisodesNotRequests) {
+  TempDir dir;
+  auto audit = AuditLog::open((dir.path() / "audit.log").string(), (dir.path() / "audit.head").string(),
+                              pkg::testing::new_key())
+                   .value();
+  auto clock = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  Broker::Options options;
+  options.requests_per_second = 10;
+  options.burst = 5;
+  options.now = [&] { return clock; };
+  Broker broker("org.agency.flood", Grants{}, *audit, options);
+  Bytes notify = encode_broker_request({BrokerRequestType::kNotify, "", 0, "t", "x"});
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(broker.handle(notify).response.status, BrokerStatus::kDenied) << i;
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(broker.handle(notify).response.status, BrokerStatus::kRateLimited) << i;
+  auto entries = decode_audit_log(read_file((dir.path() / "audit.log").string()).value()).value();
+  ASSERT_EQ(entries.size(), 6u) << "5 refusals by policy, then one for the whole flood";
+  EXPECT_NE(entries[5].body.detail.find("over the rate limit (10/s, burst 5)"), std::string::npos)
+      << entries[5].body.detail;
+
+  clock += std::chrono::milliseconds(150);  // 1.5 tokens
+  EXPECT_EQ(broker.handle(notify).response.status, BrokerStatus::kDenied);
+  EXPECT_EQ(broker.handle(notify).response.status, BrokerStatus::kRateLimited);
+  entries = decode_audit_log(read_file((dir.path() / "audit.log").string()).value()).value();
+  ASSERT_EQ(entries.size(), 9u);
+  EXPECT_EQ(entries[6].body.detail, "1000 requests refused over the rate limit");
+  EXPECT_NE(entries[8].body.detail.find("over the rate limit"), std::string::npos) << "a new episode";
+
+  clock += std::chrono::hours(1);  // the bucket holds no more than its burst
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(broker.handle(notify).response.status, BrokerStatus::kDenied) << i;
+  EXPECT_EQ(broker.handle(notify).response.status, BrokerStatus::kRateLimited);
 }
 
 TEST(Grants, AreTheManifestWithinTheStandard) {

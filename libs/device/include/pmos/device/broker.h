@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,7 @@ enum class BrokerStatus : std::uint8_t {
   kDenied = 1,      // policy: not granted to this app
   kFailed = 2,      // granted, but the connection could not be made
   kBadRequest = 3,  // the request did not parse
+  kRateLimited = 4, // over the app's request rate: try again later
 };
 
 struct BrokerRequest {
@@ -63,12 +65,24 @@ class Broker {
  public:
   struct Options {
     int connect_timeout_ms = 10000;
+    // A token bucket per app: `burst` requests at once, refilled at
+    // `requests_per_second`. Requests beyond it are refused (kRateLimited)
+    // and recorded as one audit entry per episode, not one each, so that an
+    // app cannot flood the audit log (or pmosd) with requests.
+    double requests_per_second = 20;
+    double burst = 50;
+    std::function<std::chrono::steady_clock::time_point()> now = std::chrono::steady_clock::now;
     // Called for each granted notification (pmosd forwards them); may be empty.
     std::function<void(std::string_view app_id, std::string_view title, std::string_view text)> on_notification;
   };
 
   Broker(std::string app_id, Grants grants, AuditLog& audit, Options options)
-      : app_id_(std::move(app_id)), grants_(std::move(grants)), audit_(audit), options_(std::move(options)) {}
+      : app_id_(std::move(app_id)),
+        grants_(std::move(grants)),
+        audit_(audit),
+        options_(std::move(options)),
+        tokens_(options_.burst),
+        refilled_(options_.now()) {}
 
   struct Outcome {
     BrokerResponse response;
@@ -86,11 +100,15 @@ class Broker {
   Outcome connect(const BrokerRequest& request);
   Outcome notify(const BrokerRequest& request);
   void audit(AuditEvent event, const std::string& detail);
+  bool take_token();
 
   const std::string app_id_;
   const Grants grants_;
   AuditLog& audit_;
   const Options options_;
+  double tokens_;
+  std::chrono::steady_clock::time_point refilled_;
+  std::uint64_t over_limit_ = 0;  // refused in the current episode
 };
 
 }  // namespace pmos::device

@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pmos/base/file.h"
@@ -24,13 +26,14 @@ using namespace pmos::mls;
 
 constexpr const char* kUsage = R"(usage: pmos-mls COMMAND [OPTIONS]
 
-  key-package --identity NAME --bundle FILE [--suite N] [--out FILE]
+  key-package --identity NAME --bundle FILE [--suite S] [--out FILE]
         new signature key + key package; the bundle (private) goes to FILE, the
         KeyPackage MLSMessage to --out (default stdout)
+        S: national (0xF0A1), international (0x0001) or a suite number
   create --bundle FILE --group-id TEXT --state FILE
         a new group with one member (the bundle's)
   commit --state FILE [--add KP_FILE]... [--remove LEAF]... [--path] [--encrypt]
-         [--no-inline-tree] [--reinit-group-id TEXT [--reinit-suite N]]
+         [--no-inline-tree] [--reinit-group-id TEXT [--reinit-suite S]]
          --out FILE [--welcome FILE] [--next-state FILE]
         commits pending proposals plus the given adds/removes (or a ReInit,
         which ends the group); the next epoch's state goes to --next-state
@@ -125,6 +128,29 @@ void save_state(const std::string& path, const State& state) {
   must(write_file_atomic(path, saved, 0600), "writing " + path);
 }
 
+// --suite and --reinit-suite: "international" (0x0001), "national" (0xF0A1,
+// issue 9) or a number ("3", "0xF0A1"); the suite must exist.
+std::uint16_t parse_suite(const std::string& text) {
+  std::uint16_t id = 0;
+  if (text == "international") {
+    id = 0x0001;
+  } else if (text == "national") {
+    id = 0xF0A1;
+  } else {
+    std::string_view digits = text;
+    int base = 10;
+    if (digits.starts_with("0x") || digits.starts_with("0X")) {
+      digits.remove_prefix(2);
+      base = 16;
+    }
+    auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), id, base);
+    if (digits.empty() || error != std::errc() || end != digits.data() + digits.size())
+      fail("--suite wants national, international or a cipher suite number, not \"" + text + "\"");
+  }
+  must(crypto::CipherSuite::from_id(id), "cipher suite " + text);
+  return id;
+}
+
 KeyPackageBundle load_bundle(const std::string& path) {
   Bytes saved = must(read_file(path), "reading " + path);
   KeyPackageBundle bundle = must(KeyPackageBundle::load(saved), "loading the key package bundle from " + path);
@@ -133,7 +159,7 @@ KeyPackageBundle load_bundle(const std::string& path) {
 }
 
 int key_package(const Args& args) {
-  std::uint16_t suite_id = static_cast<std::uint16_t>(std::stoul(args.get("suite") ? *args.get("suite") : "1", nullptr, 0));
+  std::uint16_t suite_id = parse_suite(args.get("suite") ? *args.get("suite") : "international");
   auto suite = must(crypto::CipherSuite::from_id(suite_id), "cipher suite");
   crypto::PrivateKey signer = must(suite.signature().generate(), "signature key");
   KeyPackageBundle bundle = must(
@@ -166,7 +192,7 @@ int commit(const Args& args) {
     options.proposals.push_back(Proposal{Remove{LeafIndex(static_cast<std::uint32_t>(std::stoul(leaf)))}});
   if (const std::string* group_id = args.get("reinit-group-id")) {
     std::uint16_t suite = args.get("reinit-suite")
-                              ? static_cast<std::uint16_t>(std::stoul(*args.get("reinit-suite"), nullptr, 0))
+                              ? parse_suite(*args.get("reinit-suite"))
                               : state.suite().id();
     options.proposals.push_back(
         Proposal{ReInit{to_bytes(*group_id), ProtocolVersion::kMls10, static_cast<CipherSuiteId>(suite), {}}});

@@ -27,10 +27,13 @@ using namespace std::chrono_literals;
 using chat::Client;
 
 constexpr const char* kUsage = R"(usage: pmos chat [--home DIR] [--json] COMMAND ...
-  enroll --server HOST:PORT --ca CA.pem --token TOKEN   enroll this device (once)
-  whoami                                  this device's user and device id
+  enroll --server HOST:PORT --ca CA.pem --token TOKEN [--suite national|international]
+                                          enroll this device (once); the MLS suite
+                                          policy is the server's (--suite: insist)
+  whoami                                  this device's user, device id, MLS suite policy
   conversations                           list conversations
-  create NAME [USER ...]                  a new conversation with these users
+  create NAME [USER ...] [--suite S]      a new conversation with these users, on the
+                                          policy's MLS suite (another --suite: refused)
   invite CONV USER ...                    add users (all their devices)
   remove CONV USER                        remove a user (all their devices)
   leave CONV                              leave a conversation
@@ -171,8 +174,11 @@ int enroll(const Options& o) {
   if (!ca_pem) return fail("cannot read " + ca->second, ca_pem.error());
   request.ca_pem = std::string(as_string(*ca_pem));
   request.token = token->second;
-  if (auto suite = o.flags.find("suite"); suite != o.flags.end())
-    request.suite = static_cast<std::uint16_t>(std::stoul(suite->second, nullptr, 0));
+  if (auto suite = o.flags.find("suite"); suite != o.flags.end()) {
+    auto parsed = chat::parse_suite_policy(suite->second);
+    if (!parsed) return fail("--suite", parsed.error());
+    request.suite = *parsed;
+  }
   request.passcode = passcode();
   if (request.passcode.empty()) return fail("enroll", Error::invalid_argument("no passcode (PMOS_PASSCODE or a terminal)"));
   auto name = Client::enroll(request);
@@ -207,9 +213,14 @@ class Session {
     const auto& a = o_.args;
     if (command == "whoami") {
       if (o_.json) {
-        std::cout << nlohmann::json{{"user_id", client_->user_id()}, {"device_id", client_->device_id()}}.dump() << std::endl;
+        std::cout << nlohmann::json{{"user_id", client_->user_id()},
+                                    {"device_id", client_->device_id()},
+                                    {"mls_suite", client_->suite()}}
+                         .dump()
+                  << std::endl;
       } else {
-        std::cout << client_->user_id() << " / " << client_->device_id() << std::endl;
+        std::cout << client_->user_id() << " / " << client_->device_id() << "  (MLS suite policy "
+                  << chat::suite_policy_name(client_->suite()) << ")" << std::endl;
       }
       return 0;
     }
@@ -221,7 +232,13 @@ class Session {
     }
     if (command == "create") {
       if (a.size() < 2) return usage();
-      auto group = client_->create_conversation(a[1], std::vector<std::string>(a.begin() + 2, a.end()));
+      std::optional<std::uint16_t> suite;
+      if (auto given = o_.flags.find("suite"); given != o_.flags.end()) {
+        auto parsed = chat::parse_suite_policy(given->second);
+        if (!parsed) return fail("--suite", parsed.error());
+        suite = *parsed;
+      }
+      auto group = client_->create_conversation(a[1], std::vector<std::string>(a.begin() + 2, a.end()), suite);
       if (!group) return fail("create", group.error());
       if (o_.json) {
         std::cout << nlohmann::json{{"conversation", to_hex(*group)}, {"name", a[1]}}.dump() << std::endl;
@@ -398,8 +415,9 @@ class Session {
     return 0;
   }
 
-  // Lines typed are sent; what arrives is printed. The relay is polled
-  // between lines (the blocking client cannot wait on stdin and TLS at once).
+  // Lines typed are sent; what arrives is printed. Stdin and the relay are
+  // watched in turns of a few hundred ms (the blocking client cannot wait on
+  // both at once); the connection stays open, so pushed deliveries wait in it.
   int interactive(const Bytes& group) {
     live_ = true;
     filter_ = group;

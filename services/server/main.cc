@@ -13,7 +13,9 @@ constexpr const char* kUsage = R"(usage: pmos-server COMMAND --data DIR [options
 
 commands:
   init --data DIR [--org NAME] [--san-dns localhost] [--san-ip 127.0.0.1] [--database DB]
-      create the org CA, the server's TLS certificate and the database (never overwrites)
+      [--mls-suite international|national]
+      create the org CA, the server's TLS certificate and the database (never overwrites);
+      national: also the SM2 MLS credential CA (national-ca.pem)
   enroll-token --data DIR --user USER [--ttl 24h] [--count 1] [--database DB]
       print one-time enrollment tokens for USER, one per line (only their hashes are stored)
   revoke --data DIR [--database DB] DEVICE
@@ -21,7 +23,7 @@ commands:
   run --data DIR [--listen 127.0.0.1:8443] [--database DB] [--threads 2] [--workers 2]
       [--max-frame-bytes 2097152] [--retention 30d] [--rate-limit 200] [--rate-burst 400]
       [--max-key-packages 1000] [--attachment-quota-bytes 268435456] [--max-connections 10000]
-      [--nats URL] [--node-id ID]
+      [--nats URL] [--node-id ID] [--mls-suite international|national]
       serve POST /v1/enroll, the relay WebSocket /v1/relay, /healthz and /metrics
   log --data DIR [--listen 127.0.0.1:8444] [--log-origin NAME] [--log-database DB] [--interval-ms 500]
       [--witness VKEY@https://HOST:PORT,...] [--witness-quorum N] [--witness-ca FILE] [--threads 4]

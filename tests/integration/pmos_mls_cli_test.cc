@@ -108,6 +108,28 @@ TEST_F(PmosMlsCli, UpdateThenReInitIntoAnotherSuite) {
   EXPECT_NE(run("join-resumed --old-state alice2.state --bundle bob2.bundle --welcome w2 --state x.state"), 0);
 }
 
+// --suite takes the policy names of issue 9 as well as numbers.
+TEST_F(PmosMlsCli, SuiteByPolicyName) {
+  ASSERT_EQ(run("key-package --suite national --identity a --bundle a.bundle --out a.kp"), 0) << file("stderr");
+  ASSERT_EQ(run("key-package --suite 0xF0A1 --identity b --bundle b.bundle --out b.kp"), 0) << file("stderr");
+  ASSERT_EQ(run("create --bundle a.bundle --group-id national --state a.state"), 0) << file("stderr");
+  ASSERT_EQ(run("commit --state a.state --add b.kp --out c1 --welcome w1"), 0) << file("stderr");
+  ASSERT_EQ(run("join --bundle b.bundle --welcome w1 --state b.state"), 0) << file("stderr");
+  ASSERT_EQ(run("info --state b.state > b.info"), 0);
+  EXPECT_NE(file("b.info").find("suite\t0xf0a1"), std::string::npos) << file("b.info");
+  ASSERT_EQ(run("key-package --suite international --identity c --bundle c.bundle --out c.kp"), 0) << file("stderr");
+  ASSERT_EQ(run("create --bundle c.bundle --group-id intl --state c.state"), 0) << file("stderr");
+  ASSERT_EQ(run("info --state c.state > c.info"), 0);
+  EXPECT_NE(file("c.info").find("suite\t0x0001"), std::string::npos) << file("c.info");
+  // An international key package cannot join the national group.
+  EXPECT_NE(run("commit --state a.state --add c.kp --out c2 --welcome w2"), 0);
+  for (const char* bad : {"sm", "National", "0xF0A2", "1x", "70000"}) {
+    EXPECT_NE(run(std::string("key-package --suite ") + bad + " --identity d --bundle d.bundle --out d.kp"), 0) << bad;
+  }
+  EXPECT_NE(file("stderr").find("--suite wants national, international or a cipher suite number"), std::string::npos)
+      << file("stderr");
+}
+
 TEST_F(PmosMlsCli, BadInputIsAClearErrorAndLosesNothing) {
   ASSERT_EQ(run("key-package --identity a --bundle a.bundle --out a.kp"), 0);
   ASSERT_EQ(run("create --bundle a.bundle --group-id g --state a.state"), 0);

@@ -14,6 +14,7 @@
 #include "pmos/crypto/aead.h"
 #include "pmos/crypto/hash.h"
 #include "pmos/crypto/random.h"
+#include "pmos/crypto/signature.h"
 #include "pmos/mls/mls_message.h"
 #include "pmos/mls/state.h"
 #include "pmos/mls/welcome_crypto.h"
@@ -44,6 +45,10 @@ BytesView view(const std::string& s) { return as_bytes(s); }
 bool removed_us(const Error& error) {
   return error.category() == ErrorCategory::kNotFound &&
          std::string_view(error.message()).find("removed from the group") != std::string_view::npos;
+}
+
+bool timed_out(const Error& error) {
+  return error.category() == ErrorCategory::kSystem && error.errno_code() == ETIMEDOUT;
 }
 
 // Store and network failures stop processing (nothing is acked); anything
@@ -139,10 +144,11 @@ struct Client::Impl {
     return {};
   }
 
+  // A timeout keeps the connection: the relay pushes to it as deliveries come.
   ErrorOr<void> read_one(std::chrono::milliseconds timeout) {
     auto message = ws->receive(timeout);
     if (!message) {
-      drop();
+      if (!timed_out(message.error())) drop();
       return message.error();
     }
     pb::ServerFrame frame;
@@ -187,7 +193,11 @@ struct Client::Impl {
         drop();
         return Error::system("relay response", ETIMEDOUT);
       }
-      TRY(read_one(left));
+      // A relay that does not answer in time is not trusted with the next request.
+      if (auto got = read_one(left); !got) {
+        drop();
+        return got.error();
+      }
     }
   }
 
@@ -284,6 +294,13 @@ struct Client::Impl {
   ErrorOr<void> handle_welcome(const mls::MlsMessage& message) {
     const auto* welcome = std::get_if<mls::Welcome>(&message.message);
     if (welcome == nullptr) return Error::decode("welcome delivery is not a Welcome");
+    // The policy first: nothing of a group on another suite is looked at.
+    if (static_cast<std::uint16_t>(welcome->cipher_suite) != suite.id()) {
+      Error refused = suite_not_allowed(suite.id(), static_cast<std::uint16_t>(welcome->cipher_suite));
+      ++stats.refused_welcomes;
+      stats.last_refusal = refused.message();
+      return refused;
+    }
     for (const auto& secrets : welcome->secrets) {
       auto saved = TRY(store->key_package(secrets.new_member));
       if (!saved) continue;
@@ -751,10 +768,25 @@ struct Client::Impl {
 
 // ---- enrollment -------------------------------------------------------------
 
+namespace {
+
+// The server's error text, if its answer is the documented JSON error.
+std::string answer_code(const net::Response& response) {
+  auto answer = nlohmann::json::parse(response.body, nullptr, false);
+  if (!answer.is_object() || !answer.contains("code") || !answer["code"].is_string()) return {};
+  return answer["code"].get<std::string>();
+}
+
+}  // namespace
+
 ErrorOr<DeviceName> Client::enroll(const EnrollRequest& request) {
-  crypto::CipherSuite suite = TRY(crypto::CipherSuite::from_id(request.suite));
-  crypto::PrivateKey key = TRY(suite.signature().generate());
-  DeviceKeyPem pem = TRY(device_key_pem(suite, key));
+  if (request.suite && *request.suite != 0x0001 && *request.suite != 0xF0A1)
+    return Error::unsupported("a device's MLS suite policy is international (0x0001) or national (0xF0A1)");
+  // The TLS key is Ed25519 whatever the MLS policy: the relay's TLS (OpenSSL
+  // 3.0) cannot use SM2 (identity.h).
+  crypto::CipherSuite tls_suite = TRY(crypto::CipherSuite::from_id(0x0001));
+  crypto::PrivateKey key = TRY(tls_suite.signature().generate());
+  DeviceKeyPem pem = TRY(device_key_pem(tls_suite, key));
   auto ca = TRY(OrgCa::from_pem(request.ca_pem));
 
   // The store first: a bad passcode or profile fails before the one-time
@@ -766,15 +798,42 @@ ErrorOr<DeviceName> Client::enroll(const EnrollRequest& request) {
   tls.ca = net::PemSource::memory(request.ca_pem);
   auto https = TRY(net::HttpsClient::connect(tls, request.host, request.port, 15s));
   nlohmann::json body = {{"token", request.token}, {"csr", pem.csr_pem}};
+  // The national policy's MLS credential key (SM2).
+  std::optional<crypto::PrivateKey> credential_key;
+  auto add_credential_csr = [&]() -> ErrorOr<void> {
+    credential_key = TRY(crypto::sm2_sm3().generate());
+    body["credential_csr"] = TRY(credential_csr_pem(*credential_key));
+    return {};
+  };
+  if (request.suite == 0xF0A1) TRY(add_credential_csr());
   net::Response response = TRY(https->request(net::Method::kPost, "/v1/enroll", body.dump()));
+  if (response.status == 400 && !credential_key && answer_code(response) == "credential_csr_required") {
+    // The server's policy is national; it refused before looking at the
+    // token, so asking again spends it only once.
+    if (request.suite)
+      return Error::invalid_argument(
+          "the server's MLS suite policy is national (0xF0A1) and this device insists on international (0x0001): "
+          "not enrolled, the token is not spent");
+    TRY(add_credential_csr());
+    response = TRY(https->request(net::Method::kPost, "/v1/enroll", body.dump()));
+  }
   if (response.status != 200) {
     if (response.status == 403) return Error::invalid_argument("enrollment refused: the token is unknown, used or expired");
+    if (response.status == 400 && credential_key)
+      return Error::invalid_argument(
+          "enrollment refused: this device asked for the national MLS suite (0xF0A1) and the server's policy is "
+          "international, or the server refused the credential CSR");
     return Error::invalid_argument("enrollment refused by the server");
   }
   auto answer = nlohmann::json::parse(response.body, nullptr, false);
   if (!answer.is_object() || !answer["certificate"].is_string() || !answer["device_id"].is_string() ||
       !answer["user_id"].is_string())
     return Error::decode("enrollment answer is not what the server documents");
+  bool national = answer.contains("mls_suite");
+  if (national && (answer["mls_suite"] != "national" || !answer["credential"].is_string() ||
+                   !answer["credential_ca"].is_string() || !credential_key))
+    return Error::decode("enrollment answer is not what the server documents");
+  if (!national && credential_key) return Error::decode("the server issued no national-suite MLS credential");
   std::string cert_pem = answer["certificate"].get<std::string>();
   Bytes cert_der = TRY(certificate_der(cert_pem));
   // The certificate must be for our key, from our pinned CA, naming what the
@@ -782,14 +841,31 @@ ErrorOr<DeviceName> Client::enroll(const EnrollRequest& request) {
   DeviceName name = TRY(ca->verify(cert_der, key.public_key().bytes()));
   if (name.device_id != answer["device_id"].get<std::string>() || name.user_id != answer["user_id"].get<std::string>())
     return Error::decode("enrollment answer names another device than its certificate");
+  std::string credential_pem, credential_ca_pem;
+  if (national) {
+    // The credential CA came over TLS authenticated by the pinned org CA:
+    // trusted as the server that the org CA certifies.
+    credential_pem = answer["credential"].get<std::string>();
+    credential_ca_pem = answer["credential_ca"].get<std::string>();
+    auto credential_ca = TRY(OrgCa::from_pem(credential_ca_pem));
+    DeviceName credential_name =
+        TRY(credential_ca->verify(TRY(certificate_der(credential_pem)), credential_key->public_key().bytes()));
+    if (credential_name.device_id != name.device_id || credential_name.user_id != name.user_id)
+      return Error::decode("the MLS credential names another device than the TLS certificate");
+  }
 
   TRY(store->begin());
   auto saved = [&]() -> ErrorOr<void> {
-    TRY(store->set("suite", as_bytes(std::to_string(request.suite))));
+    TRY(store->set("suite", as_bytes(std::to_string(national ? 0xF0A1 : 0x0001))));
     TRY(store->set("device_key", key.private_bytes()));
     TRY(store->set("device_key_pem", pem.key_pem.view()));
     TRY(store->set("certificate_pem", as_bytes(cert_pem)));
     TRY(store->set("ca_pem", as_bytes(request.ca_pem)));
+    if (national) {
+      TRY(store->set("credential_key", credential_key->private_bytes()));
+      TRY(store->set("credential_pem", as_bytes(credential_pem)));
+      TRY(store->set("credential_ca_pem", as_bytes(credential_ca_pem)));
+    }
     TRY(store->set("host", as_bytes(request.host)));
     TRY(store->set("port", as_bytes(std::to_string(request.port))));
     TRY(store->set("user_id", as_bytes(name.user_id)));
@@ -830,11 +906,19 @@ ErrorOr<std::unique_ptr<Client>> Client::open(const std::string& home, std::stri
   auto key = TRY(store.get_secret("device_key"));
   auto key_pem = TRY(store.get_secret("device_key_pem"));
   if (!key || !key_pem) return Error::not_found("the profile has no device key");
-  impl->signature_key = TRY(impl->suite.signature().private_key(key->view()));
   std::string cert_pem = TRY(text("certificate_pem"));
   std::string ca_pem = TRY(text("ca_pem"));
-  impl->cert_der = TRY(certificate_der(cert_pem));
-  impl->ca = TRY(OrgCa::from_pem(ca_pem));
+  if (auto credential_key = TRY(store.get_secret("credential_key"))) {
+    // The national policy: MLS signs with the SM2 key its credential CA
+    // certified; TLS keeps the device key.
+    impl->signature_key = TRY(impl->suite.signature().private_key(credential_key->view()));
+    impl->cert_der = TRY(certificate_der(TRY(text("credential_pem"))));
+    impl->ca = TRY(OrgCa::from_pem(TRY(text("credential_ca_pem"))));
+  } else {
+    impl->signature_key = TRY(impl->suite.signature().private_key(key->view()));
+    impl->cert_der = TRY(certificate_der(cert_pem));
+    impl->ca = TRY(OrgCa::from_pem(ca_pem));
+  }
   impl->validator = OrgCa::validator(impl->ca);
   impl->tls.ca = net::PemSource::memory(ca_pem);
   impl->tls.certificate_chain = net::PemSource::memory(cert_pem);
@@ -845,6 +929,7 @@ ErrorOr<std::unique_ptr<Client>> Client::open(const std::string& home, std::stri
 
 const std::string& Client::user_id() const { return impl_->user_id; }
 const std::string& Client::device_id() const { return impl_->device_id; }
+std::uint16_t Client::suite() const { return impl_->suite.id(); }
 Store& Client::store() { return *impl_->store; }
 const ClientStats& Client::stats() const { return impl_->stats; }
 void Client::set_event_handler(std::function<void(const Event&)> handler) { impl_->on_event = std::move(handler); }
@@ -872,9 +957,8 @@ ErrorOr<std::size_t> Client::sync(std::chrono::milliseconds idle) {
     TRY(impl_->ensure_ws());
     auto got = impl_->read_one(idle);
     if (!got) {
-      // The blocking client cannot wait without a deadline: a quiet relay
-      // ends the wait (and the connection, which the next call reopens).
-      if (got.error().category() == ErrorCategory::kSystem && got.error().errno_code() == ETIMEDOUT) break;
+      // A quiet relay ends the wait; the connection stays open for pushes.
+      if (timed_out(got.error())) break;
       return got.error();
     }
   }
@@ -883,9 +967,11 @@ ErrorOr<std::size_t> Client::sync(std::chrono::milliseconds idle) {
   return n;
 }
 
-ErrorOr<Bytes> Client::create_conversation(std::string_view name, const std::vector<std::string>& users) {
+ErrorOr<Bytes> Client::create_conversation(std::string_view name, const std::vector<std::string>& users,
+                                           std::optional<std::uint16_t> suite) {
   if (name.size() > kMaxNameBytes) return Error::invalid_argument("conversation name is too long");
   Impl& c = *impl_;
+  if (suite && *suite != c.suite.id()) return suite_not_allowed(c.suite.id(), *suite);
   TRY(connect());
   Bytes group = crypto::random_bytes(16);
   auto creator = TRY(mls::KeyPackageBundle::create(c.suite, c.credential(), c.signature_key));
@@ -927,10 +1013,18 @@ ErrorOr<void> Client::invite(BytesView group, const std::vector<std::string>& us
       return Error::not_found("that user has no enrolled device with key packages");
     }
     if (response.status() != pb::OK) return status_error(response);
+    std::size_t other_suite = 0;
     for (const auto& claimed : response.key_packages()) {
       auto message = TRY(tls::decode<mls::MlsMessage>(view(claimed.key_package())));
       const auto* kp = std::get_if<mls::KeyPackage>(&message.message);
       if (kp == nullptr) return Error::decode("claimed key package is not a KeyPackage");
+      // A device enrolled under another MLS suite policy (the org changed
+      // it since) cannot be in this group: left out, and if it is all the
+      // user has, the invitation fails below.
+      if (static_cast<std::uint16_t>(kp->cipher_suite) != c.suite.id()) {
+        ++other_suite;
+        continue;
+      }
       TRY(mls::validate_key_package(c.suite, *kp));
       TRY(c.validator(kp->leaf_node.credential, kp->leaf_node.signature_key));
       // The relay says whose package this is; the certificate must agree, or
@@ -940,6 +1034,9 @@ ErrorOr<void> Client::invite(BytesView group, const std::vector<std::string>& us
         return Error::crypto("claimed key package belongs to another device than the relay says");
       packages.push_back(*kp);
     }
+    if (other_suite > 0 && other_suite == static_cast<std::size_t>(response.key_packages_size()) && user != c.user_id)
+      return Error::invalid_argument(
+          "every device of that user is on another MLS suite than this conversation (enrolled under another policy)");
   }
   if (packages.empty()) return {};
   auto committed = TRY(c.commit(group, [&](mls::State& state) -> ErrorOr<std::optional<mls::State::CommitOptions>> {

@@ -1,12 +1,17 @@
 #include "pmos/chat/identity.h"
 
+#include <charconv>
+#include <cstdio>
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include "pmos/base/openssl_ptr.h"
+#include "pmos/crypto/sm2.h"
 
 namespace pmos::chat {
 
@@ -30,10 +35,12 @@ ErrorOr<EvpPkeyPtr> evp_key(const crypto::CipherSuite& suite, const crypto::Priv
       type = EVP_PKEY_ED448;
       break;
     default:
-      // FIXME: ECDSA and SM2 device keys (suite 2, 0xF0A1) need the scalar
-      // turned into an EVP key, and SM2 needs an SM2-capable TLS stack on the
-      // relay.
-      return Error::unsupported("device keys of this suite's signature scheme are not supported yet");
+      // The TLS device key. ECDSA suites (2, 3, 5, 7) would need the scalar
+      // turned into an EVP key: not done, no policy names them. SM2 can
+      // never be one: OpenSSL 3.0's TLS refuses SM2 certificates, so the
+      // national suite keeps an Ed25519 TLS key and certifies its SM2 MLS
+      // key separately (credential_csr_pem).
+      return Error::unsupported("device keys of this suite's signature scheme are not supported");
   }
   BytesView raw = key.private_bytes();
   EvpPkeyPtr pkey(EVP_PKEY_new_raw_private_key(type, nullptr, raw.data(), raw.size()));
@@ -51,6 +58,45 @@ std::string name_entry(X509_NAME* name, int nid) {
   std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(length));
   OPENSSL_free(utf8);
   return out;
+}
+
+using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, FnDeleter<OSSL_PARAM_BLD_free>>;
+using ParamPtr = std::unique_ptr<OSSL_PARAM, FnDeleter<OSSL_PARAM_free>>;
+
+// The OpenSSL form of an SM2 key pair (scalar and point as libs/crypto
+// encodes them), for signing the CSR.
+ErrorOr<EvpPkeyPtr> sm2_evp_key(const crypto::PrivateKey& key) {
+  BytesView scalar = key.private_bytes();
+  BytesView point = key.public_key().bytes();
+  // Sizes only: libs/crypto made the point from the scalar, and a CSR signed
+  // with a mismatched pair would not verify under the point it carries.
+  if (scalar.size() != 32 || point.size() != 65 || point[0] != 0x04)
+    return Error::invalid_argument("the credential key is not an SM2 key");
+  BignumPtr d(BN_bin2bn(scalar.data(), static_cast<int>(scalar.size()), nullptr));
+  ParamBldPtr builder(OSSL_PARAM_BLD_new());
+  if (!d || !builder ||
+      OSSL_PARAM_BLD_push_utf8_string(builder.get(), OSSL_PKEY_PARAM_GROUP_NAME, "SM2", 0) != 1 ||
+      OSSL_PARAM_BLD_push_octet_string(builder.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1 ||
+      OSSL_PARAM_BLD_push_BN(builder.get(), OSSL_PKEY_PARAM_PRIV_KEY, d.get()) != 1)
+    return Error::crypto("cannot import the SM2 key");
+  ParamPtr params(OSSL_PARAM_BLD_to_param(builder.get()));
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "SM2", nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_KEYPAIR, params.get()) != 1)
+    return Error::crypto("cannot import the SM2 key");
+  return EvpPkeyPtr(raw);
+}
+
+ASN1_OCTET_STRING* default_sm2_id() {
+  ASN1_OCTET_STRING* id = ASN1_OCTET_STRING_new();
+  if (id != nullptr &&
+      ASN1_OCTET_STRING_set(id, reinterpret_cast<const unsigned char*>(crypto::kSm2DefaultId.data()),
+                            static_cast<int>(crypto::kSm2DefaultId.size())) != 1) {
+    ASN1_OCTET_STRING_free(id);
+    return nullptr;
+  }
+  return id;
 }
 
 ErrorOr<X509Ptr> parse_der(BytesView der) {
@@ -83,6 +129,65 @@ ErrorOr<DeviceKeyPem> device_key_pem(const crypto::CipherSuite& suite, const cry
                                                   static_cast<std::size_t>(length))),
                    bio_text(req_bio.get())};
   return out;
+}
+
+ErrorOr<std::string> credential_csr_pem(const crypto::PrivateKey& sm2_key) {
+  EvpPkeyPtr pkey = TRY(sm2_evp_key(sm2_key));
+  X509ReqPtr req(X509_REQ_new());
+  if (!req || X509_REQ_set_pubkey(req.get(), pkey.get()) != 1) return Error::crypto("cannot build the CSR");
+  X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req.get()), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("pmos device MLS credential"), -1, -1, 0);
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pkey_ctx = nullptr;  // owned by ctx
+  if (!ctx || EVP_DigestSignInit_ex(ctx.get(), &pkey_ctx, "SM3", nullptr, nullptr, pkey.get(), nullptr) != 1 ||
+      EVP_PKEY_CTX_set1_id(pkey_ctx, crypto::kSm2DefaultId.data(), crypto::kSm2DefaultId.size()) != 1 ||
+      X509_REQ_sign_ctx(req.get(), ctx.get()) <= 0)
+    return Error::crypto("cannot sign the credential CSR");
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509_REQ(bio.get(), req.get()) != 1) return Error::crypto("cannot write PEM");
+  return bio_text(bio.get());
+}
+
+ErrorOr<std::uint16_t> parse_suite_policy(std::string_view text) {
+  std::uint16_t suite = 0;
+  if (text == "international") {
+    suite = 0x0001;
+  } else if (text == "national") {
+    suite = 0xF0A1;
+  } else {
+    int base = 10;
+    if (text.starts_with("0x") || text.starts_with("0X")) {
+      text.remove_prefix(2);
+      base = 16;
+    }
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), suite, base);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size())
+      return Error::invalid_argument("a suite is \"international\", \"national\" or an MLS cipher suite number");
+  }
+  TRY(crypto::CipherSuite::from_id(suite));
+  return suite;
+}
+
+std::string suite_policy_name(std::uint16_t suite) {
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "0x%04X", static_cast<unsigned>(suite));
+  if (suite == 0x0001) return std::string("international (") + hex + ")";
+  if (suite == 0xF0A1) return std::string("national (") + hex + ")";
+  return hex;
+}
+
+Error suite_not_allowed(std::uint16_t policy, std::uint16_t group) {
+  if (policy == 0x0001 && group == 0xF0A1)
+    return Error::invalid_argument(
+        "refused: the group is on the national MLS suite (0xF0A1) and this device's policy is international (0x0001)");
+  if (policy == 0xF0A1 && group == 0x0001)
+    return Error::invalid_argument(
+        "refused: the group is on the international MLS suite (0x0001) and this device's policy is national (0xF0A1)");
+  if (policy == 0x0001)
+    return Error::invalid_argument("refused: the group's MLS suite is not international (0x0001), this device's policy");
+  if (policy == 0xF0A1)
+    return Error::invalid_argument("refused: the group's MLS suite is not national (0xF0A1), this device's policy");
+  return Error::invalid_argument("refused: the group's MLS suite is not the one this device's policy allows");
 }
 
 ErrorOr<Bytes> certificate_der(std::string_view pem) {
@@ -131,6 +236,13 @@ ErrorOr<DeviceName> OrgCa::verify(BytesView der, BytesView signature_key) const 
   if (X509_check_issued(impl_->ca.get(), cert.get()) != X509_V_OK)
     return Error::crypto("device certificate is not issued by the org CA");
   EVP_PKEY* ca_key = X509_get0_pubkey(impl_->ca.get());
+  if (ca_key != nullptr && EVP_PKEY_is_a(ca_key, "SM2") == 1) {
+    // Without it OpenSSL 3.0 verifies under an empty ID and refuses every
+    // certificate signed as GM/T 0015 says.
+    ASN1_OCTET_STRING* id = default_sm2_id();
+    if (id == nullptr) return Error::crypto("out of memory");
+    X509_set0_distinguishing_id(cert.get(), id);
+  }
   if (ca_key == nullptr || X509_verify(cert.get(), ca_key) != 1)
     return Error::crypto("device certificate signature does not verify under the org CA");
   if (X509_cmp_current_time(X509_get0_notBefore(cert.get())) >= 0 ||

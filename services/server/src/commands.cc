@@ -100,6 +100,26 @@ ErrorOr<std::unique_ptr<store::RelayStore>> open_store(const DataDir& dir, const
 
 }  // namespace
 
+namespace {
+
+// The SM2 MLS credential CA of the national policy: loaded from the data
+// directory, or made there on first use (key first, certificate last, as
+// init does) so that switching the policy to "national" needs no extra step.
+ErrorOr<std::unique_ptr<CertificateAuthority>> national_ca(const DataDir& dir, const std::string& organization) {
+  if (!std::filesystem::exists(dir.national_ca_cert())) {
+    KeyAndCertificate made = TRY(create_national_ca(organization.empty() ? std::string("PMOS") : organization));
+    TRY(write_file_atomic(dir.national_ca_key(), as_bytes(made.key_pem), 0600));
+    TRY(write_file_atomic(dir.national_ca_cert(), as_bytes(made.cert_pem), 0644));
+    log("info", "national MLS credential CA created", {{"certificate", dir.national_ca_cert()}});
+  }
+  auto cert = read_text(dir.national_ca_cert());
+  auto key = read_text(dir.national_ca_key());
+  if (!cert || !key) return Error::not_found("national-ca.pem or national-ca.key is missing or unreadable");
+  return CertificateAuthority::load(*cert, *key);
+}
+
+}  // namespace
+
 // ---- init
 
 int command_init(const Options& options) {
@@ -109,7 +129,9 @@ int command_init(const Options& options) {
   std::vector<std::string> dns = split_list(options.get_or("san-dns", "localhost"));
   std::vector<std::string> ips = split_list(options.get_or("san-ip", "127.0.0.1"));
   std::string database = database_flag(options);
+  auto suite = parse_mls_suite_policy(options.get_or("mls-suite", "international"));
   if (refuse_unread(options)) return 2;
+  if (!suite) return usage_error(suite.error().message());
 
   // Never overwrite: a second CA would orphan every enrolled device.
   for (const std::string& path : {dir->ca_cert(), dir->ca_key(), dir->server_cert(), dir->server_key()}) {
@@ -117,6 +139,11 @@ int command_init(const Options& options) {
       std::fprintf(stderr, "pmos-server init: %s exists; refusing to overwrite an existing CA\n", path.c_str());
       return 1;
     }
+  }
+  if (*suite == 0xF0A1 && std::filesystem::exists(dir->national_ca_cert())) {
+    std::fprintf(stderr, "pmos-server init: %s exists; refusing to overwrite an existing CA\n",
+                 dir->national_ca_cert().c_str());
+    return 1;
   }
   std::error_code error;
   std::filesystem::create_directories(dir->path, error);
@@ -139,11 +166,16 @@ int command_init(const Options& options) {
     auto written = write_file_atomic(path, as_bytes(*text), mode);
     if (!written) return fail("writing " + path, written.error());
   }
+  if (*suite == 0xF0A1) {
+    auto national = national_ca(*dir, organization);
+    if (!national) return fail("creating the national MLS credential CA", national.error());
+  }
   auto store = open_store(*dir, database);
   if (!store) return fail("creating the database", store.error());
-  std::printf("initialized %s: org CA \"%s\", server certificate for %s, database %s\n", dir->path.c_str(),
-              organization.c_str(), options.get_or("san-dns", "localhost").c_str(),
-              database.empty() ? dir->sqlite_database().c_str() : "(as given)");
+  std::printf("initialized %s: org CA \"%s\", server certificate for %s, database %s, MLS suite policy %s\n",
+              dir->path.c_str(), organization.c_str(), options.get_or("san-dns", "localhost").c_str(),
+              database.empty() ? dir->sqlite_database().c_str() : "(as given)",
+              *suite == 0xF0A1 ? "national (0xF0A1, SM2 credential CA national-ca.pem)" : "international (0x0001)");
   return 0;
 }
 
@@ -272,7 +304,9 @@ int command_run(const Options& options) {
   auto retention = parse_duration(options.get_or("retention", "30d"));
   std::string nats_url = options.get_or("nats", "");
   std::string node_id = options.get_or("node-id", "");
+  auto mls_suite = parse_mls_suite_policy(options.get_or("mls-suite", "international"));
   if (refuse_unread(options)) return 2;
+  if (!mls_suite) return usage_error(mls_suite.error().message());
   if (!listen) return usage_error("--listen wants HOST:PORT");
   if (!retention) return usage_error("--retention: a duration such as 30d");
   for (const auto* parsed : {&io_threads, &workers, &max_frame, &rate_limit, &rate_burst, &max_key_packages,
@@ -347,6 +381,14 @@ int command_run(const Options& options) {
 
   net::Router router;
   EnrollmentConfig enrollment_config;
+  std::unique_ptr<CertificateAuthority> national;
+  if (*mls_suite == 0xF0A1) {
+    auto loaded = national_ca(*dir, (*ca)->organization());
+    if (!loaded) return fail("the national MLS credential CA", loaded.error());
+    national = std::move(*loaded);
+    enrollment_config.national_ca = national.get();
+  }
+  log("info", "MLS suite policy", {{"mls_suite", *mls_suite == 0xF0A1 ? "national" : "international"}});
   auto added = router.add(net::Method::kPost, "/v1/enroll", make_enrollment_handler(**store, **ca, enrollment_config),
                           {net::PeerAuth::kAnonymous, 64 * 1024});
   if (!added) return fail("routes", added.error());

@@ -11,6 +11,8 @@ namespace pmos::server {
 //   ca.pem  ca.key       the org CA (the key signs every device certificate: SECRET)
 //   server.pem server.key the server's TLS certificate and key
 //   relay.db (+ -wal, -shm) the SQLite database, unless --database names PostgreSQL
+//   national-ca.pem national-ca.key  the SM2 MLS credential CA, made when the
+//                          policy is the national suite (mls-suite = "national")
 struct DataDir {
   std::string path;
 
@@ -18,6 +20,8 @@ struct DataDir {
   std::string ca_key() const { return path + "/ca.key"; }
   std::string server_cert() const { return path + "/server.pem"; }
   std::string server_key() const { return path + "/server.key"; }
+  std::string national_ca_cert() const { return path + "/national-ca.pem"; }
+  std::string national_ca_key() const { return path + "/national-ca.key"; }
   std::string sqlite_database() const { return path + "/relay.db"; }
 };
 

@@ -54,6 +54,8 @@ const std::vector<std::string_view>& Options::known_settings() {
       "config", "data", "database", "org", "san-dns", "san-ip", "user", "ttl", "count", "listen", "threads", "workers",
       "max-frame-bytes", "retention", "rate-limit", "rate-burst", "max-key-packages", "attachment-quota-bytes",
       "nats", "node-id", "max-connections",
+      // the MLS suite policy (issue 9): "international" or "national"
+      "mls-suite",
       // the log and witness roles (docs/log.md)
       "log-origin", "log-database", "interval-ms", "witness", "witness-quorum", "witness-ca", "witness-name",
       "witness-database", "log-vkey"};

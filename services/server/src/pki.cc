@@ -11,6 +11,8 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "pmos/crypto/sm2.h"
+
 namespace pmos::server {
 namespace {
 
@@ -97,9 +99,42 @@ ErrorOr<X509Ptr> new_certificate(EVP_PKEY* subject_key, std::chrono::hours valid
   return cert;
 }
 
+bool is_sm2(EVP_PKEY* key) { return key != nullptr && EVP_PKEY_is_a(key, "SM2") == 1; }
+
+ErrorOr<EvpPkeyPtr> generate_sm2() {
+  EvpPkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "SM2"));
+  if (!key) return Error::crypto("SM2 key generation failed");
+  return key;
+}
+
+// SM2 certificates (the national credential CA) are SM2-with-SM3 under the
+// default distinguishing ID. OpenSSL 3.0 signs with an EMPTY ID unless one is
+// set on the signing context, and such a certificate verifies nowhere that
+// follows GM/T 0015 (nor here: verifiers set the default ID).
 ErrorOr<void> sign(X509* cert, EVP_PKEY* issuer_key) {
-  if (X509_sign(cert, issuer_key, EVP_sha256()) <= 0) return kOpenSsl;
+  if (!is_sm2(issuer_key)) {
+    if (X509_sign(cert, issuer_key, EVP_sha256()) <= 0) return kOpenSsl;
+    return {};
+  }
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pkey_ctx = nullptr;  // owned by ctx
+  if (!ctx || EVP_DigestSignInit_ex(ctx.get(), &pkey_ctx, "SM3", nullptr, nullptr, issuer_key, nullptr) != 1 ||
+      EVP_PKEY_CTX_set1_id(pkey_ctx, crypto::kSm2DefaultId.data(), crypto::kSm2DefaultId.size()) != 1 ||
+      X509_sign_ctx(cert, ctx.get()) <= 0)
+    return kOpenSsl;
   return {};
+}
+
+// An ASN1_OCTET_STRING of the default SM2 ID, for X509(_REQ)_set0_distinguishing_id.
+ASN1_OCTET_STRING* default_sm2_id() {
+  ASN1_OCTET_STRING* id = ASN1_OCTET_STRING_new();
+  if (id != nullptr &&
+      ASN1_OCTET_STRING_set(id, reinterpret_cast<const unsigned char*>(crypto::kSm2DefaultId.data()),
+                            static_cast<int>(crypto::kSm2DefaultId.size())) != 1) {
+    ASN1_OCTET_STRING_free(id);
+    return nullptr;
+  }
+  return id;
 }
 
 std::string first_entry(X509_NAME* name, int nid) {
@@ -122,6 +157,20 @@ ErrorOr<KeyAndCertificate> create_org_ca(std::string_view organization) {
   X509_NAME* name = X509_get_subject_name(cert.get());
   TRY(add_name_entry(name, "O", organization));
   TRY(add_name_entry(name, "CN", std::string(organization) + " device CA"));
+  if (X509_set_issuer_name(cert.get(), name) != 1) return kOpenSsl;
+  TRY(add_extension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
+  TRY(add_extension(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign"));
+  TRY(add_extension(cert.get(), cert.get(), NID_subject_key_identifier, "hash"));
+  TRY(sign(cert.get(), key.get()));
+  return KeyAndCertificate{TRY(key_to_pem(key.get())), TRY(cert_to_pem(cert.get()))};
+}
+
+ErrorOr<KeyAndCertificate> create_national_ca(std::string_view organization) {
+  EvpPkeyPtr key = TRY(generate_sm2());
+  X509Ptr cert = TRY(new_certificate(key.get(), std::chrono::hours(24 * 3653)));
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  TRY(add_name_entry(name, "O", organization));
+  TRY(add_name_entry(name, "CN", std::string(organization) + " MLS credential CA (SM2)"));
   if (X509_set_issuer_name(cert.get(), name) != 1) return kOpenSsl;
   TRY(add_extension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
   TRY(add_extension(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign"));
@@ -182,6 +231,21 @@ ErrorOr<X509ReqPtr> parse_csr(std::string_view pem) {
   return csr;
 }
 
+ErrorOr<X509ReqPtr> parse_credential_csr(std::string_view pem) {
+  BioPtr bio = memory_bio(pem);
+  X509ReqPtr csr(bio ? PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+  if (!csr) return Error::decode("credential_csr is not a PEM certificate request");
+  EVP_PKEY* key = X509_REQ_get0_pubkey(csr.get());
+  if (key == nullptr) return Error::decode("credential_csr has no public key");
+  if (!is_sm2(key)) return Error::invalid_argument("credential_csr key: the national suite wants an SM2 key");
+  ASN1_OCTET_STRING* id = default_sm2_id();
+  if (id == nullptr) return kOpenSsl;
+  X509_REQ_set0_distinguishing_id(csr.get(), id);
+  // Proof of possession, under the default ID as the device signs it.
+  if (X509_REQ_verify(csr.get(), key) != 1) return Error::crypto("credential_csr signature does not verify");
+  return csr;
+}
+
 ErrorOr<std::unique_ptr<CertificateAuthority>> CertificateAuthority::load(std::string_view cert_pem,
                                                                           std::string_view key_pem) {
   std::unique_ptr<CertificateAuthority> ca(new CertificateAuthority());
@@ -196,7 +260,8 @@ ErrorOr<std::unique_ptr<CertificateAuthority>> CertificateAuthority::load(std::s
 
 ErrorOr<IssuedCertificate> CertificateAuthority::issue_device(X509_REQ* csr, std::string_view device_id,
                                                               std::string_view user_id,
-                                                              std::chrono::hours validity) const {
+                                                              std::chrono::hours validity,
+                                                              CertificatePurpose purpose) const {
   EVP_PKEY* device_key = X509_REQ_get0_pubkey(csr);
   if (device_key == nullptr) return Error::decode("csr has no public key");
   X509Ptr cert = TRY(new_certificate(device_key, validity));
@@ -207,7 +272,10 @@ ErrorOr<IssuedCertificate> CertificateAuthority::issue_device(X509_REQ* csr, std
   if (X509_set_issuer_name(cert.get(), X509_get_subject_name(cert_.get())) != 1) return kOpenSsl;
   TRY(add_extension(cert.get(), cert_.get(), NID_basic_constraints, "critical,CA:FALSE"));
   TRY(add_extension(cert.get(), cert_.get(), NID_key_usage, "critical,digitalSignature"));
-  TRY(add_extension(cert.get(), cert_.get(), NID_ext_key_usage, "clientAuth"));
+  // An MLS credential is no TLS certificate: no EKU, so no TLS stack takes
+  // it for one.
+  if (purpose == CertificatePurpose::kTlsClient)
+    TRY(add_extension(cert.get(), cert_.get(), NID_ext_key_usage, "clientAuth"));
   TRY(add_extension(cert.get(), cert_.get(), NID_subject_key_identifier, "hash"));
   TRY(add_extension(cert.get(), cert_.get(), NID_authority_key_identifier, "keyid:always"));
   TRY(sign(cert.get(), key_.get()));

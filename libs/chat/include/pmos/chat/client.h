@@ -38,7 +38,13 @@ struct EnrollRequest {
   std::uint16_t port = 8443;
   std::string ca_pem;    // the org CA, pinned from now on
   std::string token;     // from `pmos-server enroll-token`
-  std::uint16_t suite = 1;  // MLS cipher suite; the device key's type follows it
+  // The MLS suite policy this device insists on (0x0001 international or
+  // 0xF0A1 national); empty: whatever the server's policy is. The device
+  // learns the server's policy at enrollment and keeps it in the profile; a
+  // server of another policy than the one insisted on is refused before the
+  // token is spent. The TLS key is Ed25519 either way; the national policy
+  // adds an SM2 MLS credential key (identity.h).
+  std::optional<std::uint16_t> suite;
   crypto::Argon2Params argon2;
 };
 
@@ -73,6 +79,10 @@ struct ClientStats {
   std::size_t commit_conflicts = 0;   // EPOCH_CONFLICT answers (then caught up and rebuilt)
   std::size_t skipped_deliveries = 0; // deliveries this device could not use (acked, dropped)
   std::size_t duplicate_deliveries = 0;  // redelivered sequence numbers (acked, ignored)
+  // Welcomes to a group whose MLS suite this device's policy does not allow
+  // (acked, dropped), and why the last one was refused.
+  std::size_t refused_welcomes = 0;
+  const char* last_refusal = "";
 };
 
 class Client {
@@ -95,8 +105,15 @@ class Client {
   // deletes expired messages.
   ErrorOr<std::size_t> sync(std::chrono::milliseconds idle = std::chrono::milliseconds(400));
 
+  // The profile's MLS suite policy: the suite of the groups it creates and
+  // the only one it joins.
+  std::uint16_t suite() const;
+
   // --- conversations ---
-  ErrorOr<Bytes> create_conversation(std::string_view name, const std::vector<std::string>& users);
+  // `suite`, if given, must be the policy's: anything else is refused
+  // (suite_not_allowed) before anything is sent.
+  ErrorOr<Bytes> create_conversation(std::string_view name, const std::vector<std::string>& users,
+                                     std::optional<std::uint16_t> suite = std::nullopt);
   ErrorOr<void> invite(BytesView group, const std::vector<std::string>& users);
   ErrorOr<void> remove_user(BytesView group, std::string_view user);
   // A Remove proposal for ourselves; another member commits it.

@@ -357,17 +357,8 @@ TEST_P(NationalChat, EnrollmentAsksForAnSm2CredentialCsr) {
 // shows it, creates on it, and refuses another suite.
 TEST_P(NationalChat, CommandLine) {
   auto pmos = [&](const std::string& home, const std::string& args) {
-    CommandResult result;
-    std::string command = "PMOS_PASSCODE=cli-pass " + std::string(PMOS_BINARY) + " chat --home " + home + " " + args +
-                          " 2>&1";
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (pipe == nullptr) return result;
-    char buffer[4096];
-    std::size_t n;
-    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.out.append(buffer, n);
-    int status = ::pclose(pipe);
-    result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return result;
+    return run_command("PMOS_PASSCODE=cli-pass " + std::string(PMOS_BINARY) + " chat --home " + home + " " + args +
+                       " 2>&1");
   };
   std::string ca = server_->data() + "/ca.pem";
   std::string server = "127.0.0.1:" + std::to_string(server_->port());

@@ -1,4 +1,5 @@
 // WebSocket sessions: echo, limits, slow consumers, idle peers, close codes.
+#include <cerrno>
 #include <atomic>
 #include <future>
 
@@ -142,10 +143,15 @@ TEST(WebSocket, PeerThatAnswersPingsStaysOpenPastIdleTimeout) {
   // Answers after a pause longer than the idle timeout, while the client is
   // inside receive() (and so answering pings).
   handlers.on_message = [](WebSocketSession&, Bytes) {};
-  handlers.on_open = [](const std::shared_ptr<WebSocketSession>& session) {
-    std::thread([session] {
+  std::promise<void> released;
+  handlers.on_open = [&released](const std::shared_ptr<WebSocketSession>& session) {
+    std::thread([held = session, &released]() mutable {
       std::this_thread::sleep_for(Millis(1500));
-      session->send(to_bytes("late"));
+      held->send(to_bytes("late"));
+      // Sessions must not outlive their server (websocket.h): without this
+      // the last reference could drop after ~Server (ASan: use after free).
+      held.reset();
+      released.set_value();
     }).detach();
   };
   ASSERT_TRUE(router.add_websocket("/ws", handlers));
@@ -155,6 +161,7 @@ TEST(WebSocket, PeerThatAnswersPingsStaysOpenPastIdleTimeout) {
   auto late = client->receive(kTimeout);
   ASSERT_TRUE(late.has_value()) << client->last_error_detail();
   EXPECT_EQ(*late, to_bytes("late"));
+  EXPECT_EQ(released.get_future().wait_for(kTimeout), std::future_status::ready);
 }
 
 TEST(WebSocket, ClientCloseReachesOnCloseWithNormalCode) {
@@ -198,6 +205,43 @@ TEST(WebSocket, SendAfterCloseReturnsFalse) {
   ASSERT_EQ(closed.get_future().wait_for(kTimeout), std::future_status::ready);
   EXPECT_FALSE(session->send(to_bytes("three")));
   EXPECT_EQ(session->peer()->common_name, "device-1");
+}
+
+// A receive() that times out keeps the connection: the next one goes on
+// waiting, also for a message whose frames were half read when the first
+// gave up (here one of 600 kB, read in 1 ms slices).
+TEST(WebSocket, ReceiveTimeoutKeepsTheConnectionAndTheHalfReadMessage) {
+  auto server = start_server(echo_router());
+  auto client = connect(server->port());
+  ASSERT_TRUE(client);
+  auto quiet = client->receive(Millis(50));
+  ASSERT_FALSE(quiet.has_value());
+  EXPECT_EQ(quiet.error().errno_code(), ETIMEDOUT);
+  ASSERT_TRUE(client->send(to_bytes("still here"))) << client->last_error_detail();
+  auto echo = client->receive(kTimeout);
+  ASSERT_TRUE(echo.has_value()) << client->last_error_detail();
+  EXPECT_EQ(*echo, to_bytes("still here"));
+
+  Bytes big(600'000);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>(i * 7 + 1);
+  ASSERT_TRUE(client->send(big));
+  int timeouts = 0;
+  std::optional<Bytes> got;
+  for (int i = 0; i < 100'000 && !got; ++i) {
+    auto part = client->receive(Millis(1));
+    if (part) {
+      got = std::move(*part);
+    } else {
+      ASSERT_EQ(part.error().errno_code(), ETIMEDOUT) << client->last_error_detail();
+      ++timeouts;
+    }
+  }
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(*got == big);
+  EXPECT_GT(timeouts, 0);
+  ASSERT_TRUE(client->send(to_bytes("after"))) << client->last_error_detail();
+  EXPECT_EQ(client->receive(kTimeout).value(), to_bytes("after"));
+  EXPECT_TRUE(client->close());
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ struct CloseInfo {
 // The server side of one WebSocket connection, handed to the application in
 // WebSocketHandlers::on_open. Kept alive by the server while the connection
 // is open; the application may hold the shared_ptr longer (send() then
-// returns false). All methods are thread-safe.
+// returns false), but must release it before the Server is destroyed. All
+// methods are thread-safe.
 class WebSocketSession {
  public:
   virtual ~WebSocketSession() = default;

@@ -12,6 +12,7 @@
 
 #include "pmos/base/openssl_ptr.h"
 #include "pmos/crypto/sm2.h"
+#include "pmos/crypto/x509_util.h"
 
 namespace pmos::chat {
 
@@ -48,18 +49,6 @@ ErrorOr<EvpPkeyPtr> evp_key(const crypto::CipherSuite& suite, const crypto::Priv
   return pkey;
 }
 
-std::string name_entry(X509_NAME* name, int nid) {
-  int index = X509_NAME_get_index_by_NID(name, nid, -1);
-  if (index < 0) return {};
-  ASN1_STRING* value = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index));
-  unsigned char* utf8 = nullptr;
-  int length = ASN1_STRING_to_UTF8(&utf8, value);
-  if (length < 0) return {};
-  std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(length));
-  OPENSSL_free(utf8);
-  return out;
-}
-
 using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, FnDeleter<OSSL_PARAM_BLD_free>>;
 using ParamPtr = std::unique_ptr<OSSL_PARAM, FnDeleter<OSSL_PARAM_free>>;
 
@@ -86,17 +75,6 @@ ErrorOr<EvpPkeyPtr> sm2_evp_key(const crypto::PrivateKey& key) {
       EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_KEYPAIR, params.get()) != 1)
     return Error::crypto("cannot import the SM2 key");
   return EvpPkeyPtr(raw);
-}
-
-ASN1_OCTET_STRING* default_sm2_id() {
-  ASN1_OCTET_STRING* id = ASN1_OCTET_STRING_new();
-  if (id != nullptr &&
-      ASN1_OCTET_STRING_set(id, reinterpret_cast<const unsigned char*>(crypto::kSm2DefaultId.data()),
-                            static_cast<int>(crypto::kSm2DefaultId.size())) != 1) {
-    ASN1_OCTET_STRING_free(id);
-    return nullptr;
-  }
-  return id;
 }
 
 ErrorOr<X509Ptr> parse_der(BytesView der) {
@@ -205,7 +183,7 @@ ErrorOr<Bytes> certificate_der(std::string_view pem) {
 ErrorOr<DeviceName> certificate_names(BytesView der) {
   X509Ptr cert = TRY(parse_der(der));
   X509_NAME* subject = X509_get_subject_name(cert.get());
-  DeviceName name{name_entry(subject, NID_organizationalUnitName), name_entry(subject, NID_commonName)};
+  DeviceName name{crypto::x509_name_entry(subject, NID_organizationalUnitName), crypto::x509_name_entry(subject, NID_commonName)};
   if (name.user_id.empty() || name.device_id.empty())
     return Error::decode("device certificate does not name a user (OU) and a device (CN)");
   return name;
@@ -239,7 +217,7 @@ ErrorOr<DeviceName> OrgCa::verify(BytesView der, BytesView signature_key) const 
   if (ca_key != nullptr && EVP_PKEY_is_a(ca_key, "SM2") == 1) {
     // Without it OpenSSL 3.0 verifies under an empty ID and refuses every
     // certificate signed as GM/T 0015 says.
-    ASN1_OCTET_STRING* id = default_sm2_id();
+    ASN1_OCTET_STRING* id = crypto::new_sm2_default_id();
     if (id == nullptr) return Error::crypto("out of memory");
     X509_set0_distinguishing_id(cert.get(), id);
   }

@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "pmos/crypto/sm2.h"
+#include "pmos/crypto/x509_util.h"
 
 namespace pmos::server {
 namespace {
@@ -125,58 +126,32 @@ ErrorOr<void> sign(X509* cert, EVP_PKEY* issuer_key) {
   return {};
 }
 
-// An ASN1_OCTET_STRING of the default SM2 ID, for X509(_REQ)_set0_distinguishing_id.
-ASN1_OCTET_STRING* default_sm2_id() {
-  ASN1_OCTET_STRING* id = ASN1_OCTET_STRING_new();
-  if (id != nullptr &&
-      ASN1_OCTET_STRING_set(id, reinterpret_cast<const unsigned char*>(crypto::kSm2DefaultId.data()),
-                            static_cast<int>(crypto::kSm2DefaultId.size())) != 1) {
-    ASN1_OCTET_STRING_free(id);
-    return nullptr;
-  }
-  return id;
-}
+}  // namespace
 
-std::string first_entry(X509_NAME* name, int nid) {
-  int index = X509_NAME_get_index_by_NID(name, nid, -1);
-  if (index < 0) return {};
-  ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, index));
-  unsigned char* utf8 = nullptr;
-  int length = ASN1_STRING_to_UTF8(&utf8, data);
-  if (length < 0) return {};
-  std::string text(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(length));
-  OPENSSL_free(utf8);
-  return text;
+namespace {
+
+// A self-signed CA for device certificates (ten years), of either key type.
+ErrorOr<KeyAndCertificate> create_ca(EvpPkeyPtr key, std::string_view organization, const std::string& common_name) {
+  X509Ptr cert = TRY(new_certificate(key.get(), std::chrono::hours(24 * 3653)));
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  TRY(add_name_entry(name, "O", organization));
+  TRY(add_name_entry(name, "CN", common_name));
+  if (X509_set_issuer_name(cert.get(), name) != 1) return kOpenSsl;
+  TRY(add_extension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
+  TRY(add_extension(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign"));
+  TRY(add_extension(cert.get(), cert.get(), NID_subject_key_identifier, "hash"));
+  TRY(sign(cert.get(), key.get()));
+  return KeyAndCertificate{TRY(key_to_pem(key.get())), TRY(cert_to_pem(cert.get()))};
 }
 
 }  // namespace
 
 ErrorOr<KeyAndCertificate> create_org_ca(std::string_view organization) {
-  EvpPkeyPtr key = TRY(generate_p256());
-  X509Ptr cert = TRY(new_certificate(key.get(), std::chrono::hours(24 * 3653)));
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  TRY(add_name_entry(name, "O", organization));
-  TRY(add_name_entry(name, "CN", std::string(organization) + " device CA"));
-  if (X509_set_issuer_name(cert.get(), name) != 1) return kOpenSsl;
-  TRY(add_extension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
-  TRY(add_extension(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign"));
-  TRY(add_extension(cert.get(), cert.get(), NID_subject_key_identifier, "hash"));
-  TRY(sign(cert.get(), key.get()));
-  return KeyAndCertificate{TRY(key_to_pem(key.get())), TRY(cert_to_pem(cert.get()))};
+  return create_ca(TRY(generate_p256()), organization, std::string(organization) + " device CA");
 }
 
 ErrorOr<KeyAndCertificate> create_national_ca(std::string_view organization) {
-  EvpPkeyPtr key = TRY(generate_sm2());
-  X509Ptr cert = TRY(new_certificate(key.get(), std::chrono::hours(24 * 3653)));
-  X509_NAME* name = X509_get_subject_name(cert.get());
-  TRY(add_name_entry(name, "O", organization));
-  TRY(add_name_entry(name, "CN", std::string(organization) + " MLS credential CA (SM2)"));
-  if (X509_set_issuer_name(cert.get(), name) != 1) return kOpenSsl;
-  TRY(add_extension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
-  TRY(add_extension(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign"));
-  TRY(add_extension(cert.get(), cert.get(), NID_subject_key_identifier, "hash"));
-  TRY(sign(cert.get(), key.get()));
-  return KeyAndCertificate{TRY(key_to_pem(key.get())), TRY(cert_to_pem(cert.get()))};
+  return create_ca(TRY(generate_sm2()), organization, std::string(organization) + " MLS credential CA (SM2)");
 }
 
 ErrorOr<KeyAndCertificate> issue_server_certificate(const KeyAndCertificate& ca,
@@ -238,7 +213,7 @@ ErrorOr<X509ReqPtr> parse_credential_csr(std::string_view pem) {
   EVP_PKEY* key = X509_REQ_get0_pubkey(csr.get());
   if (key == nullptr) return Error::decode("credential_csr has no public key");
   if (!is_sm2(key)) return Error::invalid_argument("credential_csr key: the national suite wants an SM2 key");
-  ASN1_OCTET_STRING* id = default_sm2_id();
+  ASN1_OCTET_STRING* id = crypto::new_sm2_default_id();
   if (id == nullptr) return kOpenSsl;
   X509_REQ_set0_distinguishing_id(csr.get(), id);
   // Proof of possession, under the default ID as the device signs it.
@@ -254,7 +229,7 @@ ErrorOr<std::unique_ptr<CertificateAuthority>> CertificateAuthority::load(std::s
   if (X509_check_private_key(ca->cert_.get(), ca->key_.get()) != 1)
     return Error::invalid_argument("the CA key does not match the CA certificate");
   ca->cert_pem_ = std::string(cert_pem);
-  ca->organization_ = first_entry(X509_get_subject_name(ca->cert_.get()), NID_organizationName);
+  ca->organization_ = crypto::x509_name_entry(X509_get_subject_name(ca->cert_.get()), NID_organizationName);
   return ca;
 }
 

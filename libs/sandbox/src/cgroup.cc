@@ -229,6 +229,17 @@ ErrorOr<void> Cgroup::attach(pid_t pid) {
   return {};
 }
 
+ErrorOr<std::array<UniqueFd, 2>> Cgroup::open_tasks_files() const {
+  if (version_ != CgroupVersion::kV1) return Error::unsupported("cgroup: tasks files are for v1 cgroups");
+  std::array<UniqueFd, 2> files;
+  const std::string* dirs[2] = {&first_dir_, &second_dir_};
+  for (int i = 0; i < 2; ++i) {
+    files[i] = UniqueFd(open((*dirs[i] + "/tasks").c_str(), O_WRONLY | O_CLOEXEC));
+    if (!files[i]) return Error::system("cgroup: cannot open the app cgroup's tasks file", errno);
+  }
+  return files;
+}
+
 bool Cgroup::memory_limit_hit() const {
   // v2 counts kills in memory.events, v1 in memory.oom_control; both "oom_kill N".
   std::string file = first_dir_ + (version_ == CgroupVersion::kV2 ? "/memory.events" : "/memory.oom_control");

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,8 +47,13 @@ class Cgroup {
   // v2: the directory for clone3(CLONE_INTO_CGROUP), so the app never runs
   // outside its limits. -1 on v1.
   int clone_into_fd() const { return dir_fd_.get(); }
-  // v1: moves `pid` in (before it runs anything).
+  // v1: moves `pid` in (before it runs anything). The move waits for an RCU
+  // grace period unless another migration happened just before.
   ErrorOr<void> attach(pid_t pid);
+  // v1: the two `tasks` files (memory, pids), open for writing, for a new
+  // single-threaded child to move itself in by writing "0": a thread moving
+  // itself does not wait for the grace period.
+  ErrorOr<std::array<UniqueFd, 2>> open_tasks_files() const;
   // Whether the memory limit made the kernel kill something in the cgroup.
   bool memory_limit_hit() const;
 

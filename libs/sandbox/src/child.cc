@@ -64,6 +64,7 @@ const char* describe(ChildStage stage) {
     case ChildStage::kFork: return "sandbox: the reaper could not fork the app";
     case ChildStage::kChdir: return "sandbox: changing to the app's working directory failed";
     case ChildStage::kExec: return "sandbox: executing the app failed";
+    case ChildStage::kCgroup: return "sandbox: the reaper could not move itself into the app's cgroup";
   }
   return "sandbox: set-up failed";
 }
@@ -275,6 +276,14 @@ void run_reaper(const ChildPlan& plan) {
   close(plan.go_parent_end);
   close(plan.error_parent_end);
   close(plan.status_parent_end);
+  // Into the app's cgroup before anything else runs here, so nothing of the
+  // app ever runs outside its limits. Single-threaded, so the thread is the
+  // whole process.
+  for (int fd : plan.cgroup_tasks_fds) {
+    if (fd < 0) continue;
+    check(write(fd, "0", 1) == 1, ChildStage::kCgroup);
+    close(fd);
+  }
   char go = 0;
   ssize_t got;
   do {
@@ -295,15 +304,6 @@ void run_reaper(const ChildPlan& plan) {
   // No controlling terminal: a terminal shared with the launcher would let the
   // app push keystrokes into it (TIOCSTI) or receive its job-control signals.
   check(setsid() >= 0, ChildStage::kNewSession);
-  // On cgroup v1 the parent moves us into the app's cgroup while we built the
-  // root (the move waits for an RCU grace period, milliseconds). Nothing of
-  // the app may run before that, so wait for the second byte here.
-  if (plan.wait_for_cgroup) {
-    do {
-      got = read(plan.go_fd, &go, 1);
-    } while (got < 0 && errno == EINTR);
-    if (got != 1) _exit(127);  // the parent could not attach us and is killing us
-  }
   close(plan.go_fd);
   int error_fd = arrange_descriptors(plan);
   int status_fd = error_fd + 1;

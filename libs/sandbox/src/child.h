@@ -48,6 +48,7 @@ enum class ChildStage : std::uint32_t {
   kFork,
   kChdir,
   kExec,
+  kCgroup,
 };
 const char* describe(ChildStage stage);
 
@@ -87,7 +88,11 @@ struct ChildPlan {
   // writes the app's wait status to `status`. The *_parent_end members are the
   // parent's ends, which the child closes.
   int go_fd = -1;
-  bool wait_for_cgroup = false;  // a second byte on `go` once the cgroup (v1) is attached
+  // cgroup v1: the app cgroup's `tasks` files (memory, pids), opened by the
+  // launcher. The reaper moves itself in by writing "0" to each, first thing.
+  // A thread moving itself skips the global lock whose write side waits for
+  // an RCU grace period (milliseconds) when the launcher moves a pid.
+  int cgroup_tasks_fds[2] = {-1, -1};
   int go_parent_end = -1;
   int error_fd = -1;
   int error_parent_end = -1;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -15,11 +16,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <deque>
 #include <new>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -130,6 +133,19 @@ ErrorOr<Pipe> make_pipe() {
   if (pipe2(fds, O_CLOEXEC) != 0) return Error::system("sandbox: pipe2", errno);
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
+
+// The `go` channel: a socket pair rather than a pipe, so that telling a reaper
+// that has already failed and exited gives EPIPE, not a SIGPIPE that would
+// take the launcher (pmosd) down.
+ErrorOr<Pipe> make_go_channel() {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return Error::system("sandbox: socketpair", errno);
+  shutdown(fds[0], SHUT_WR);
+  shutdown(fds[1], SHUT_RD);
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+bool send_go(int fd) { return send(fd, "g", 1, MSG_NOSIGNAL) == 1; }
 
 ErrorOr<void> write_proc_file(pid_t pid, const char* name, std::string_view text) {
   char path[64];
@@ -662,8 +678,13 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch_impl(const SandboxSpec& spec, 
     plan.seccomp_size = static_cast<unsigned short>(seccomp->code().size());
   }
 
-  plan.wait_for_cgroup = cgroup && cgroup->version() == CgroupVersion::kV1;
-  Pipe go = TRY(make_pipe());
+  std::array<UniqueFd, 2> cgroup_tasks;
+  if (cgroup && cgroup->version() == CgroupVersion::kV1) {
+    cgroup_tasks = TRY(cgroup->open_tasks_files());
+    plan.cgroup_tasks_fds[0] = cgroup_tasks[0].get();
+    plan.cgroup_tasks_fds[1] = cgroup_tasks[1].get();
+  }
+  Pipe go = TRY(make_go_channel());
   Pipe error = TRY(make_pipe());
   Pipe status = TRY(make_pipe());
   plan.go_fd = go.read.get();
@@ -706,10 +727,21 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch_impl(const SandboxSpec& spec, 
   go.read.reset();
   error.write.reset();
   status.write.reset();
+  for (UniqueFd& fd : cgroup_tasks) fd.reset();
 
-  // Until the reaper has exec'd the app, any failure kills and reaps it.
+  // The reaper's own report of why it failed, if it sent one.
+  auto reaper_failure = [&]() -> std::optional<Error> {
+    struct pollfd ready{error.read.get(), POLLIN, 0};
+    if (poll(&ready, 1, 0) != 1 || !(ready.revents & POLLIN)) return std::nullopt;
+    detail::ChildFailure failure{};
+    if (read(error.read.get(), &failure, sizeof failure) != static_cast<ssize_t>(sizeof failure)) return std::nullopt;
+    return Error::system(detail::describe(failure.stage), failure.error);
+  };
+  // Until the reaper has exec'd the app, any failure kills and reaps it. A
+  // failure to reach a reaper that already gave up is reported as its reason.
   auto abandon = [&](Error e) -> Error {
     kill_and_reap(owned_pidfd.get());
+    if (std::optional<Error> reason = reaper_failure()) return *reason;
     return e;
   };
   char map[64];
@@ -720,12 +752,7 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch_impl(const SandboxSpec& spec, 
   }
   std::snprintf(map, sizeof map, "%u %u 1\n", kAppGid, host_gid);
   if (auto r = write_proc_file(pid, "gid_map", map); !r.has_value()) return abandon(r.error());
-  if (write(go.write.get(), "g", 1) != 1) return abandon(Error::system("sandbox: starting the reaper", errno));
-  if (plan.wait_for_cgroup) {
-    // While the reaper builds the app's root, move it into the cgroup.
-    if (auto r = cgroup->attach(pid); !r.has_value()) return abandon(r.error());
-    if (write(go.write.get(), "a", 1) != 1) return abandon(Error::system("sandbox: starting the reaper", errno));
-  }
+  if (!send_go(go.write.get())) return abandon(Error::system("sandbox: starting the reaper", errno));
   go.write.reset();
 
   // EOF: the app has been exec'd (its copy closed on exec, the reaper closed

@@ -155,6 +155,35 @@ class SandboxTest : public ::testing::Test {
     return {ExitStatus::Kind::kExited, WEXITSTATUS(status)};
   }
 
+  // The cgroup v1 path of `pid` in the hierarchy that has `controller`.
+  static std::string cgroup_of(pid_t pid, const std::string& controller) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+    std::string line;
+    while (std::getline(in, line)) {
+      std::size_t first = line.find(':');
+      std::size_t second = line.find(':', first + 1);
+      if (line.substr(first + 1, second - first - 1) == controller) return line.substr(second + 1);
+    }
+    return {};
+  }
+
+  // Where the v1 hierarchy with `controller` is mounted here.
+  static std::string mountpoint_of(const std::string& controller) {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      std::size_t dash = line.find(" - cgroup ");
+      if (dash == std::string::npos) continue;
+      std::string options = "," + line.substr(line.rfind(' ') + 1) + ",";
+      if (options.find("," + controller + ",") == std::string::npos) continue;
+      std::istringstream fields(line);
+      std::string id, parent, device, root, mountpoint;
+      fields >> id >> parent >> device >> root >> mountpoint;
+      return mountpoint;
+    }
+    return {};
+  }
+
   static std::unique_ptr<KernelSupport> support_;
   fs::path root_, package_, data_, other_data_;
   uid_t host_uid_ = 0;
@@ -332,6 +361,31 @@ TEST_F(SandboxTest, CannotSignalProcessesOutside) {
   EXPECT_TRUE(run_outside({"kill", me}).exited_with(1));  // control
 }
 
+TEST_F(SandboxTest, ReaperAndAppRunInTheAppCgroup) {
+  PMOS_REQUIRE_KERNEL(support_->cgroup == CgroupVersion::kV1, "cgroup v1 (the reaper moves itself in)");
+  SandboxSpec s = spec({});
+  s.argv = {"/bin/sleep", "60"};
+  s.pids_limit = 9;
+  auto sandbox = Sandbox::launch(s);
+  ASSERT_TRUE(sandbox.has_value()) << sandbox.error().to_string();
+  // The reaper moved itself into both hierarchies before the app existed, so
+  // the app, its child, is counted there too.
+  std::string memory = cgroup_of((*sandbox)->pid(), "memory");
+  std::string pids = cgroup_of((*sandbox)->pid(), "pids");
+  EXPECT_NE(memory.find("/pmos-"), std::string::npos) << memory;
+  EXPECT_NE(pids.find("/pmos-"), std::string::npos) << pids;
+  std::string pids_dir = mountpoint_of("pids") + pids;
+  std::string value;
+  std::ifstream(pids_dir + "/pids.max") >> value;
+  EXPECT_EQ(value, "9");
+  std::ifstream(pids_dir + "/pids.current") >> value;
+  EXPECT_EQ(value, "2");
+  ASSERT_TRUE((*sandbox)->kill().has_value());
+  ASSERT_TRUE((*sandbox)->wait().has_value());
+  // Gone with the app.
+  EXPECT_FALSE(fs::exists(pids_dir));
+}
+
 TEST_F(SandboxTest, ForkBombStopsAtThePidsLimit) {
   SandboxSpec s = spec({"fork_bomb", "64"});
   s.pids_limit = 16;
@@ -454,35 +508,6 @@ class PooledSandboxTest : public SandboxTest {
     pool_ = nullptr;
     owned_pool_.reset();
     SandboxTest::TearDown();
-  }
-
-  // The cgroup v1 path of `pid` in the hierarchy that has `controller`.
-  static std::string cgroup_of(pid_t pid, const std::string& controller) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
-    std::string line;
-    while (std::getline(in, line)) {
-      std::size_t first = line.find(':');
-      std::size_t second = line.find(':', first + 1);
-      if (line.substr(first + 1, second - first - 1) == controller) return line.substr(second + 1);
-    }
-    return {};
-  }
-
-  // Where the v1 hierarchy with `controller` is mounted here.
-  static std::string mountpoint_of(const std::string& controller) {
-    std::ifstream in("/proc/self/mountinfo");
-    std::string line;
-    while (std::getline(in, line)) {
-      std::size_t dash = line.find(" - cgroup ");
-      if (dash == std::string::npos) continue;
-      std::string options = "," + line.substr(line.rfind(' ') + 1) + ",";
-      if (options.find("," + controller + ",") == std::string::npos) continue;
-      std::istringstream fields(line);
-      std::string id, parent, device, root, mountpoint;
-      fields >> id >> parent >> device >> root >> mountpoint;
-      return mountpoint;
-    }
-    return {};
   }
 
   std::unique_ptr<LaunchPool> owned_pool_;

@@ -1,6 +1,6 @@
 // pmosd: the PMOS device daemon (docs/device.md).
 //   pmosd --state DIR --authority AUTH.pub [--authority ...] --standard S.json
-//         [--socket PATH] [--best-effort]
+//         [--socket PATH] [--best-effort] [--no-prepare]
 #include <signal.h>
 #include <sys/signalfd.h>
 
@@ -15,13 +15,14 @@ namespace {
 void usage() {
   std::fputs(
       "usage: pmosd --state DIR --authority AUTH.pub [--authority ...] --standard STANDARD.json\n"
-      "             [--socket PATH] [--best-effort]\n"
+      "             [--socket PATH] [--best-effort] [--no-prepare]\n"
       "  --state DIR        the device's state: apps, data, logs, audit log, device key\n"
       "  --authority FILE   an authority public key whose countersignatures are accepted (repeatable)\n"
       "  --standard FILE    the app standard installs are vetted against\n"
       "  --socket PATH      the control socket (default STATE/pmosd.sock, mode 0600)\n"
       "  --best-effort      run apps with Landlock, seccomp and cgroup limits only where the kernel\n"
-      "                     and our privileges allow (development; the default refuses)\n",
+      "                     and our privileges allow (development; the default refuses)\n"
+      "  --no-prepare       make each app's sandbox when it is run, not ahead of time\n",
       stderr);
 }
 
@@ -50,6 +51,8 @@ int main(int argc, char** argv) {
       config.policy.landlock = pmos::sandbox::Requirement::kIfAvailable;
       config.policy.seccomp = pmos::sandbox::Requirement::kIfAvailable;
       config.policy.cgroup_limits = pmos::sandbox::Requirement::kIfAvailable;
+    } else if (arg == "--no-prepare") {
+      config.prepare_launches = false;
     } else {
       usage();
       return 2;

@@ -143,9 +143,10 @@ class PmosdTest : public ::testing::Test {
     return pmos(args);
   }
 
-  void start_pmosd() {
+  void start_pmosd(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {PMOSD_BINARY, "--state", state_, "--socket", socket_, "--authority",
                                      path("authority.pub"), "--standard", path("standard.json")};
+    args.insert(args.end(), extra.begin(), extra.end());
     // Unprivileged, cgroup limits need a delegated cgroup we may not have.
     if (::geteuid() != 0) args.push_back("--best-effort");
     std::string log = path("pmosd.out");
@@ -221,7 +222,8 @@ TEST_F(PmosdTest, InstallRunBrokerAudit) {
   ASSERT_EQ(pmos({"app", "keygen", "--out", path("authority")}).exit_code, 0);
   Greeter allowed("hello from outside"), denied("you should not see this");
   build_package(1, allowed.port(), denied.port(), path("app.pkg"));
-  start_pmosd();
+  // Every sandbox made at `run` (PreparedLaunches covers the other way).
+  start_pmosd({"--no-prepare"});
 
   Result r = device({"install", path("app.pkg")});
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -345,6 +347,86 @@ TEST_F(PmosdTest, InstallRunBrokerAudit) {
                          path("standard.json")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("audit"), std::string::npos) << r.output;
+}
+
+// Sandboxes made ahead of time: `run` starts the prepared one, an update or a
+// removal drops it, and the next run gets the new version.
+TEST_F(PmosdTest, PreparedLaunches) {
+  write("standard.json", kStandard);
+  ASSERT_EQ(pmos({"app", "keygen", "--out", path("dev")}).exit_code, 0);
+  ASSERT_EQ(pmos({"app", "keygen", "--out", path("authority")}).exit_code, 0);
+  Greeter first("version one's endpoint"), second("version two's endpoint"), denied("you should not see this");
+  build_package(1, first.port(), denied.port(), path("app.pkg"));
+  start_pmosd();
+  ASSERT_EQ(device({"install", path("app.pkg")}).exit_code, 0);
+  auto wait_prepared = [&]() {
+    for (int i = 0; i < 200; ++i) {
+      if (device({"list"}).output.find("  prepared") != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_prepared()) << read(path("pmosd.out"));
+
+  for (int round = 1; round <= 2; ++round) {
+    Result r = device({"run", kAppId});
+    EXPECT_EQ(r.exit_code, 0) << r.output << "\nlogs:\n" << device({"logs", kAppId}).output;
+    EXPECT_EQ(first.accepted(), round);
+    // Made again once the run was answered.
+    EXPECT_TRUE(wait_prepared());
+  }
+  EXPECT_EQ(denied.accepted(), 0);
+
+  // An update drops the sandbox of version 1 (it would show version 1's files).
+  build_package(2, second.port(), denied.port(), path("app2.pkg"));
+  ASSERT_EQ(device({"install", path("app2.pkg")}).exit_code, 0);
+  ASSERT_TRUE(wait_prepared());
+  Result r = device({"run", kAppId});
+  EXPECT_EQ(r.exit_code, 0) << r.output << "\nlogs:\n" << device({"logs", kAppId}).output;
+  EXPECT_EQ(second.accepted(), 1) << "version 2 did not run";
+  EXPECT_EQ(first.accepted(), 2) << "version 1 ran after the update";
+
+  r = pmos({"audit", "show", "--state", state_});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::size_t prepared_launches = 0;
+  for (std::size_t at = r.output.find("(prepared)"); at != std::string::npos; at = r.output.find("(prepared)", at + 1))
+    ++prepared_launches;
+  EXPECT_EQ(prepared_launches, 3u) << r.output;
+  EXPECT_NE(r.output.find("version 2, reaper pid"), std::string::npos) << r.output;
+
+  // A removal drops it too: the app's user has no process left.
+  ASSERT_TRUE(wait_prepared());
+  std::string listed = device({"list"}).output;
+  std::size_t uid_at = listed.find("  uid ");
+  ASSERT_NE(uid_at, std::string::npos) << listed;
+  std::string uid = listed.substr(uid_at + 6, listed.find(' ', uid_at + 6) - uid_at - 6);
+  // pmosd's children running as the app's user (another pmosd on this
+  // machine may hand out the same uids).
+  auto processes_of_app_user = [&] {
+    int count = 0;
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+      std::ifstream status(entry.path() / "status");
+      std::string line;
+      bool ours = false, app_user = false;
+      while (std::getline(status, line)) {
+        if (line.rfind("PPid:", 0) == 0) ours = line == "PPid:\t" + std::to_string(pmosd_);
+        if (line.rfind("Uid:", 0) == 0) app_user = line.find("\t" + uid + "\t") != std::string::npos;
+      }
+      count += ours && app_user;
+    }
+    return count;
+  };
+  bool own_uid = ::geteuid() == 0;  // per-app host uids only when pmosd is root
+  if (own_uid) {
+    EXPECT_EQ(processes_of_app_user(), 1) << "the parked reaper, uid " << uid;
+  }
+  ASSERT_EQ(device({"remove", kAppId}).exit_code, 0);
+  if (own_uid) {
+    EXPECT_EQ(processes_of_app_user(), 0);
+  }
+  EXPECT_EQ(device({"list"}).output.find(kAppId), std::string::npos);
+  EXPECT_EQ(pmos({"audit", "verify", "--state", state_}).exit_code, 0);
+  stop_pmosd();
 }
 
 }  // namespace

@@ -180,8 +180,10 @@ void bring_up_loopback() {
 
 // Leaves exactly: 0-2 stdio, 3.. the passed descriptors, then the error and
 // status pipes (close-on-exec). Returns the index of the error pipe.
+// Returns where the error descriptor went; the status descriptor follows it,
+// then (when parking) `go`. Those stay close-on-exec.
 int arrange_descriptors(const ChildPlan& plan) {
-  constexpr int kMax = 3 + 64 + 2;
+  constexpr int kMax = 3 + 64 + 3;
   int sources[kMax];
   int count = 0;
   for (int i = 0; i < 3; ++i) {
@@ -196,6 +198,11 @@ int arrange_descriptors(const ChildPlan& plan) {
   for (int fd : plan.passed_fds) sources[count++] = fd;
   sources[count++] = g_error_fd;
   sources[count++] = plan.status_fd;
+  int kept = 2;
+  if (plan.park_before_app) {
+    sources[count++] = plan.go_fd;
+    kept = 3;
+  }
   // First lift every source above the final range, so no dup2 below can
   // overwrite a source that is still needed.
   for (int i = 0; i < count; ++i) {
@@ -203,13 +210,13 @@ int arrange_descriptors(const ChildPlan& plan) {
     check(sources[i] >= 0, ChildStage::kDescriptors);
   }
   for (int i = 0; i < count; ++i) {
-    int flags = i >= count - 2 ? O_CLOEXEC : 0;
+    int flags = i >= count - kept ? O_CLOEXEC : 0;
     check(dup3(sources[i], i, flags) == i, ChildStage::kDescriptors);
   }
   // Everything else the launcher had open, whoever opened it, is gone.
   check(syscall(SYS_close_range, count, ~0u, 0) == 0, ChildStage::kDescriptors);
-  g_error_fd = count - 2;
-  return count - 2;
+  g_error_fd = count - kept;
+  return count - kept;
 }
 
 void drop_privileges(const ChildPlan& plan) {
@@ -256,6 +263,7 @@ void apply_landlock(const ChildPlan& plan) {
 
 [[noreturn]] void exec_app(const ChildPlan& plan) {
   // Signal handlers and mask are the defaults the reaper set for itself.
+  if (plan.restore_affinity) (void)sched_setaffinity(0, sizeof plan.affinity, &plan.affinity);
   check(chdir(plan.cwd) == 0, ChildStage::kChdir);
   int error = ENOENT;
   for (const char* candidate : plan.exec_candidates) {
@@ -304,7 +312,7 @@ void run_reaper(const ChildPlan& plan) {
   // No controlling terminal: a terminal shared with the launcher would let the
   // app push keystrokes into it (TIOCSTI) or receive its job-control signals.
   check(setsid() >= 0, ChildStage::kNewSession);
-  close(plan.go_fd);
+  if (!plan.park_before_app) close(plan.go_fd);
   int error_fd = arrange_descriptors(plan);
   int status_fd = error_fd + 1;
 
@@ -325,6 +333,17 @@ void run_reaper(const ChildPlan& plan) {
     sock_fprog program{plan.seccomp_size, const_cast<sock_filter*>(plan.seccomp_code)};
     check(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) == 0, ChildStage::kSeccomp);
   }
+  if (plan.park_before_app) {
+    // Prepared: confined, with everything but the app in place.
+    int go_fd = status_fd + 1;
+    if (write(go_fd, "r", 1) != 1) _exit(127);
+    char start = 0;
+    do {
+      got = read(go_fd, &start, 1);
+    } while (got < 0 && errno == EINTR);
+    if (got != 1 || start != 's') _exit(0);  // discarded before it was started
+    close(go_fd);
+  }
 
   // The app is our child, so that this process stays pid 1 and reaps
   // whatever the app leaves behind. A raw clone: glibc's fork would run
@@ -335,6 +354,7 @@ void run_reaper(const ChildPlan& plan) {
   pid_t app = static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
   check(app >= 0, ChildStage::kFork);
   if (app == 0) exec_app(plan);
+  if (plan.restore_affinity) (void)sched_setaffinity(0, sizeof plan.affinity, &plan.affinity);
 
   // The reaper keeps nothing of the app's: a passed socket must close when the
   // app closes it, and the launcher learns of a successful exec by EOF.

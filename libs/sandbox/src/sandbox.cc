@@ -140,12 +140,34 @@ ErrorOr<Pipe> make_pipe() {
 ErrorOr<Pipe> make_go_channel() {
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return Error::system("sandbox: socketpair", errno);
-  shutdown(fds[0], SHUT_WR);
-  shutdown(fds[1], SHUT_RD);
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-bool send_go(int fd) { return send(fd, "g", 1, MSG_NOSIGNAL) == 1; }
+// Pins `pid` (0: this thread) to the CPU this thread runs on.
+bool pin_to_this_cpu(pid_t pid) {
+  int cpu = sched_getcpu();
+  if (cpu < 0) return false;
+  cpu_set_t here;
+  CPU_ZERO(&here);
+  CPU_SET(cpu, &here);
+  return sched_setaffinity(pid, sizeof here, &here) == 0;
+}
+
+bool send_byte(int fd, char byte) { return send(fd, &byte, 1, MSG_NOSIGNAL) == 1; }
+
+// Reads the error pipe of a reaper that was told to go on: EOF means the app
+// was exec'd (the last copy of the write end closed on exec); a record says
+// which step failed.
+ErrorOr<void> await_exec(int error_fd) {
+  detail::ChildFailure failure{};
+  ssize_t n;
+  do {
+    n = read(error_fd, &failure, sizeof failure);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) return {};
+  if (n != static_cast<ssize_t>(sizeof failure)) return Error::internal("sandbox: garbled set-up report from the reaper");
+  return Error::system(detail::describe(failure.stage), failure.error);
+}
 
 ErrorOr<void> write_proc_file(pid_t pid, const char* name, std::string_view text) {
   char path[64];
@@ -588,9 +610,31 @@ ErrorOr<void> start_in_stub(detail::Stub& stub, const ChildPlan& plan) {
 
 }  // namespace
 
-ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch(const SandboxSpec& spec) { return launch_impl(spec, nullptr); }
+ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch(const SandboxSpec& spec) {
+  return launch_impl(spec, nullptr, false);
+}
 
-ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch_impl(const SandboxSpec& spec, std::unique_ptr<detail::Stub> stub) {
+ErrorOr<std::unique_ptr<Sandbox>> Sandbox::prepare(const SandboxSpec& spec) { return launch_impl(spec, nullptr, true); }
+
+ErrorOr<void> Sandbox::start() {
+  if (!go_) return Error::invalid_argument("sandbox: not a prepared sandbox, or started already");
+  // The reaper wakes on this CPU, which this thread leaves idle as it waits
+  // (see ChildPlan::affinity); it takes its own mask back before the fork.
+  (void)pin_to_this_cpu(pid_);
+  bool sent = send_byte(go_.get(), 's');
+  int saved = errno;
+  go_.reset();
+  auto exec = sent ? await_exec(error_.get()) : ErrorOr<void>(Error::system("sandbox: starting a prepared app", saved));
+  error_.reset();
+  if (!exec.has_value()) {
+    (void)kill();
+    (void)wait();
+  }
+  return exec;
+}
+
+ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch_impl(const SandboxSpec& spec, std::unique_ptr<detail::Stub> stub,
+                                                       bool park) {
   TRY(validate(spec));
   const Policy& policy = spec.policy;
 
@@ -658,6 +702,8 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch_impl(const SandboxSpec& spec, 
   plan.hostname = spec.app_id.c_str();
   plan.hostname_size = spec.app_id.size();
   plan.cwd = spec.cwd.c_str();
+  plan.park_before_app = park;
+  plan.restore_affinity = sched_getaffinity(0, sizeof plan.affinity, &plan.affinity) == 0;
   for (int i = 0; i < 3; ++i) plan.stdio[i] = spec.stdio[i].get();
   for (const UniqueFd& fd : spec.fds) b.passed_fds.push_back(fd.get());
   b.finish();
@@ -713,12 +759,16 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch_impl(const SandboxSpec& spec, 
       args.flags |= CLONE_INTO_CGROUP;
       args.cgroup = static_cast<std::uint64_t>(cgroup->clone_into_fd());
     }
+    // The reaper is born on this CPU and sets up there while this thread
+    // waits (see ChildPlan::affinity); this thread gets its mask back at once.
+    bool pinned = plan.restore_affinity && pin_to_this_cpu(0);
     long child;
     {
       std::shared_lock guard(g_arena_guard);
       child = syscall(SYS_clone3, &args, sizeof args);
       if (child == 0) detail::run_reaper(plan);
     }
+    if (pinned) (void)sched_setaffinity(0, sizeof plan.affinity, &plan.affinity);
     if (child < 0)
       return Error::system("sandbox: clone3 could not create the namespaces (user namespaces disabled?)", errno);
     pid = static_cast<pid_t>(child);
@@ -752,21 +802,23 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch_impl(const SandboxSpec& spec, 
   }
   std::snprintf(map, sizeof map, "%u %u 1\n", kAppGid, host_gid);
   if (auto r = write_proc_file(pid, "gid_map", map); !r.has_value()) return abandon(r.error());
-  if (!send_go(go.write.get())) return abandon(Error::system("sandbox: starting the reaper", errno));
-  go.write.reset();
-
-  // EOF: the app has been exec'd (its copy closed on exec, the reaper closed
-  // its own). A record: a step failed and the reaper is exiting.
-  detail::ChildFailure failure{};
-  ssize_t n;
-  do {
-    n = read(error.read.get(), &failure, sizeof failure);
-  } while (n < 0 && errno == EINTR);
-  if (n != 0) {
-    if (n != static_cast<ssize_t>(sizeof failure))
-      return abandon(Error::internal("sandbox: garbled set-up report from the reaper"));
-    return abandon(Error::system(detail::describe(failure.stage), failure.error));
+  if (!send_byte(go.write.get(), 'g')) return abandon(Error::system("sandbox: starting the reaper", errno));
+  if (park) {
+    // 'r' once the reaper is confined and parked; EOF if a step failed.
+    char ready = 0;
+    ssize_t n;
+    do {
+      n = read(go.write.get(), &ready, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1 || ready != 'r') return abandon(Error::internal("sandbox: the reaper did not get ready"));
+    std::unique_ptr<Sandbox> box(
+        new Sandbox(pid, std::move(owned_pidfd), std::move(status.read), std::move(cgroup), isolation));
+    box->go_ = std::move(go.write);
+    box->error_ = std::move(error.read);
+    return box;
   }
+  go.write.reset();
+  if (auto exec = await_exec(error.read.get()); !exec.has_value()) return abandon(exec.error());
   return std::unique_ptr<Sandbox>(
       new Sandbox(pid, std::move(owned_pidfd), std::move(status.read), std::move(cgroup), isolation));
 }
@@ -874,7 +926,7 @@ ErrorOr<std::unique_ptr<Sandbox>> LaunchPool::launch(const SandboxSpec& spec) {
       changed_.notify_all();
     }
   }
-  return Sandbox::launch_impl(spec, std::move(stub));
+  return Sandbox::launch_impl(spec, std::move(stub), false);
 }
 
 bool LaunchPool::wait_until_full(std::chrono::milliseconds timeout) {

@@ -123,9 +123,15 @@ class SandboxTest : public ::testing::Test {
     return s;
   }
 
-  // Through pool_ when a test set one (PooledSandboxTest), else the ordinary launch.
+  // Through pool_ when a test set one (PooledSandboxTest), prepared and then
+  // started (PreparedSandboxTest), else the ordinary launch.
   ErrorOr<std::unique_ptr<Sandbox>> launch(const SandboxSpec& s) {
-    return pool_ ? pool_->launch(s) : Sandbox::launch(s);
+    if (pool_) return pool_->launch(s);
+    if (!prepared_) return Sandbox::launch(s);
+    auto box = Sandbox::prepare(s);
+    if (!box.has_value()) return box.error();
+    if (auto started = (*box)->start(); !started.has_value()) return started.error();
+    return box;
   }
 
   ExitStatus run(const SandboxSpec& s) {
@@ -188,6 +194,7 @@ class SandboxTest : public ::testing::Test {
   fs::path root_, package_, data_, other_data_;
   uid_t host_uid_ = 0;
   LaunchPool* pool_ = nullptr;
+  bool prepared_ = false;
 };
 
 std::unique_ptr<KernelSupport> SandboxTest::support_;
@@ -620,6 +627,111 @@ TEST_F(PooledSandboxTest, FallsBackWhenNoStubIsReady) {
   pool_ = empty->get();
   EXPECT_TRUE(run_inside({"check_confined"}).exited_with(0));
   pool_ = owned_pool_.get();
+}
+
+
+// --- Prepared launches: everything done ahead of time, the app forked on start().
+
+class PreparedSandboxTest : public SandboxTest {
+ protected:
+  void SetUp() override {
+    SandboxTest::SetUp();
+    prepared_ = true;
+  }
+
+  static std::string status_line(pid_t pid, const std::string& key) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind(key + ":", 0) == 0) return line.substr(line.find_first_not_of(" \t", key.size() + 1));
+    return {};
+  }
+};
+
+TEST_F(PreparedSandboxTest, AppIsConfinedAndGetsItsDescriptors) {
+  EXPECT_TRUE(run_inside({"check_confined"}).exited_with(0));
+  EXPECT_TRUE(run_inside({"check_writable"}).exited_with(0));
+  EXPECT_TRUE(run_inside({"check_loopback"}).exited_with(0));
+  EXPECT_TRUE(blocked(run_inside({"read", (root_ / "host-secret.txt").string()})));
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  SandboxSpec s = spec({"check_fds", "3", "through fd 3"});
+  s.fds.emplace_back(fds[1]);
+  ExitStatus status = run(s);
+  s.fds.clear();
+  EXPECT_TRUE(status.exited_with(0)) << describe(status);
+  char buffer[64] = {};
+  EXPECT_EQ(read(fds[0], buffer, sizeof buffer - 1), 12);
+  EXPECT_STREQ(buffer, "through fd 3");
+  close(fds[0]);
+}
+
+TEST_F(PreparedSandboxTest, ParkedReaperIsConfinedAndTheAppHasNotRun) {
+  SandboxSpec s = spec({"check_writable"});
+  s.pids_limit = 5;
+  auto box = Sandbox::prepare(s);
+  ASSERT_TRUE(box.has_value()) << box.error().to_string();
+  EXPECT_FALSE((*box)->started());
+  pid_t reaper = (*box)->pid();
+  // Confined before anything of the app exists: no capabilities, no_new_privs,
+  // a seccomp filter, the app's uid, alone in its cgroup.
+  EXPECT_EQ(status_line(reaper, "CapEff"), "0000000000000000");
+  EXPECT_EQ(status_line(reaper, "CapBnd"), "0000000000000000");
+  EXPECT_EQ(status_line(reaper, "NoNewPrivs"), "1");
+  EXPECT_EQ(status_line(reaper, "Seccomp"), "2");
+  EXPECT_EQ(status_line(reaper, "Uid").substr(0, std::to_string(host_uid_).size()), std::to_string(host_uid_));
+  if (support_->cgroup == CgroupVersion::kV1) {
+    std::string pids_dir = mountpoint_of("pids") + cgroup_of(reaper, "pids");
+    std::string value;
+    std::ifstream(pids_dir + "/pids.current") >> value;
+    EXPECT_EQ(value, "1");
+  }
+  EXPECT_FALSE(fs::exists(data_ / "probe-file"));
+  ASSERT_TRUE((*box)->start().has_value());
+  EXPECT_TRUE((*box)->started());
+  auto status = (*box)->wait();
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(status->exited_with(0)) << describe(*status);
+  EXPECT_TRUE(fs::exists(data_ / "probe-file"));
+  EXPECT_FALSE((*box)->start().has_value());  // once only
+}
+
+TEST_F(PreparedSandboxTest, DiscardedBeforeStartTheAppNeverRuns) {
+  pid_t reaper;
+  {
+    auto box = Sandbox::prepare(spec({"check_writable"}));
+    ASSERT_TRUE(box.has_value()) << box.error().to_string();
+    reaper = (*box)->pid();
+  }
+  EXPECT_NE(kill(reaper, 0), 0);  // reaped
+  EXPECT_FALSE(fs::exists(data_ / "probe-file"));
+}
+
+TEST_F(PreparedSandboxTest, AnExecFailureIsReportedByStart) {
+  SandboxSpec s = spec({});
+  s.argv = {"/app/no-such-program"};
+  auto box = Sandbox::prepare(s);
+  ASSERT_TRUE(box.has_value()) << box.error().to_string();
+  auto started = (*box)->start();
+  ASSERT_FALSE(started.has_value());
+  EXPECT_NE(started.error().to_string().find("executing the app failed"), std::string::npos)
+      << started.error().to_string();
+}
+
+TEST_F(PreparedSandboxTest, ASetUpFailureIsReportedByPrepare) {
+  SandboxSpec s = spec({});
+  s.cwd = "/no/such/dir";  // checked only inside, just before the exec
+  auto box = Sandbox::prepare(s);
+  if (box.has_value()) {
+    auto started = (*box)->start();
+    ASSERT_FALSE(started.has_value());
+    EXPECT_NE(started.error().to_string().find("working directory"), std::string::npos) << started.error().to_string();
+  }
+  // A step of the set-up itself: a data directory that is not there.
+  s = spec({});
+  s.data_dir = root_ / "missing-data";
+  box = Sandbox::prepare(s);
+  ASSERT_FALSE(box.has_value());
 }
 
 }  // namespace pmos::sandbox

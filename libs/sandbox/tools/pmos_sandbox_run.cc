@@ -45,7 +45,9 @@ void usage() {
       "  --pool N           launch through a LaunchPool of N parked stubs (cgroup v1)\n"
       "  --repeat R         launch R times in this process and print the median\n"
       "                     launch-to-exit time (for measuring the pool)\n"
-      "  --interval-ms M    with --repeat: pause M ms between launches\n",
+      "  --interval-ms M    with --repeat: pause M ms between launches\n"
+      "  --prepared         with --repeat: prepare each sandbox during the pause\n"
+      "                     (Sandbox::prepare) and time start() only\n",
       stderr);
 }
 
@@ -86,6 +88,7 @@ int main(int argc, char** argv) {
   bool env_given = false;
   std::size_t pool_size = 0;
   unsigned repeat = 0;
+  bool prepared = false;
   unsigned interval_ms = 0;
   int i = 1;
   for (; i < argc; ++i) {
@@ -143,6 +146,8 @@ int main(int argc, char** argv) {
       spec.policy.cgroup_limits = Requirement::kIfAvailable;
     } else if (arg == "--pool") {
       if (!parse_number(value(), pool_size) || pool_size == 0) return usage(), 2;
+    } else if (arg == "--prepared") {
+      prepared = true;
     } else if (arg == "--repeat") {
       if (!parse_number(value(), repeat) || repeat == 0) return usage(), 2;
     } else if (arg == "--interval-ms") {
@@ -185,8 +190,20 @@ int main(int argc, char** argv) {
       if (pool && !pool->wait_until_full(std::chrono::seconds(10)))
         std::fputs("pmos-sandbox-run: the pool did not refill in 10 s\n", stderr);
       SandboxSpec one = copy_spec(spec);
+      pmos::ErrorOr<std::unique_ptr<Sandbox>> launched = pmos::Error::internal("not launched");
+      if (prepared) {
+        launched = Sandbox::prepare(one);
+        // The prepared sandbox waits as it would on a phone until an app is started.
+        if (interval_ms) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+      }
       auto start = std::chrono::steady_clock::now();
-      auto launched = pool ? pool->launch(one) : Sandbox::launch(one);
+      if (prepared) {
+        if (launched.has_value()) {
+          if (auto began = (*launched)->start(); !began.has_value()) launched = began.error();
+        }
+      } else {
+        launched = pool ? pool->launch(one) : Sandbox::launch(one);
+      }
       if (!launched.has_value()) {
         std::fprintf(stderr, "pmos-sandbox-run: %s\n", launched.error().to_string().c_str());
         return kSetupFailed;
@@ -204,7 +221,7 @@ int main(int argc, char** argv) {
     std::sort(times.begin(), times.end());
     std::sort(started.begin(), started.end());
     std::printf("%u launches%s: to exec: median %.2f ms, min %.2f ms; to exit: median %.2f ms, min %.2f ms\n",
-                repeat, pool ? " through the pool" : "", started[started.size() / 2], started.front(),
+                repeat, prepared ? " prepared ahead" : pool ? " through the pool" : "", started[started.size() / 2], started.front(),
                 times[times.size() / 2], times.front());
     return 0;
   }

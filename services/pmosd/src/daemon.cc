@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "pmos/base/codec.h"
 #include "pmos/base/file.h"
@@ -27,6 +28,9 @@ using device::ControlStatus;
 
 constexpr std::size_t kMaxPackageBytes = std::size_t{1} << 31;
 constexpr std::size_t kMaxLogReply = 1 << 20;
+// Prepared sandboxes held at once: each is a parked process with its
+// namespaces, a few hundred KiB of kernel and process memory.
+constexpr std::size_t kMaxPrepared = 16;
 
 ControlResponse ok(std::string text, std::uint32_t exit_code = 0) {
   return {ControlStatus::kOk, exit_code, std::move(text)};
@@ -144,13 +148,108 @@ ErrorOr<std::unique_ptr<Daemon>> Daemon::create(Config config) {
     auto pool = sandbox::LaunchPool::create(2);
     if (pool.has_value()) daemon->launch_pool_ = std::move(*pool);
   }
+  if (daemon->config_.prepare_launches) {
+    Daemon* d = daemon.get();
+    d->preparer_ = std::thread([d] { d->prepare_loop(); });
+    std::lock_guard lock(d->mutex_);
+    if (auto apps = d->store_->list(); apps.has_value())
+      for (const device::InstalledApp& app : *apps) d->want_prepared(app.app_id());
+  }
   return daemon;
 }
 
 Daemon::~Daemon() {
   for (Worker& worker : workers_)
     if (worker.thread.joinable()) worker.thread.join();
+  stop_preparing();
   ::unlink(config_.socket_path.c_str());
+}
+
+void Daemon::want_prepared(const std::string& app_id) {
+  if (!config_.prepare_launches || stopping_) return;
+  to_prepare_.push_back(app_id);
+  prepare_wanted_.notify_one();
+}
+
+void Daemon::prepare_loop() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    prepare_wanted_.wait(lock, [&] { return preparer_stop_ || !to_prepare_.empty(); });
+    if (preparer_stop_) break;
+    std::string app_id = std::move(to_prepare_.front());
+    to_prepare_.pop_front();
+    lock.unlock();
+    prepare(app_id);
+    lock.lock();
+  }
+  // The parked reapers die with this thread: their Sandboxes go first.
+  std::map<std::string, Prepared> dropped = std::move(prepared_);
+  prepared_.clear();
+  lock.unlock();
+  dropped.clear();
+}
+
+void Daemon::stop_preparing() {
+  {
+    std::lock_guard lock(mutex_);
+    preparer_stop_ = true;
+  }
+  prepare_wanted_.notify_all();
+  if (preparer_.joinable()) preparer_.join();
+}
+
+void Daemon::prepare(const std::string& app_id) {
+  device::InstalledApp app;
+  std::uint64_t changes;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || prepared_.contains(app_id) || running_.contains(app_id) || prepared_.size() >= kMaxPrepared)
+      return;
+    auto found = store_->find(app_id);
+    if (!found) return;  // removed meanwhile
+    app = std::move(*found);
+    changes = store_changes_;
+  }
+  UniqueFd broker_end;
+  auto spec = app_spec(app, broker_end);
+  if (!spec) return;
+  auto box = sandbox::Sandbox::prepare(*spec);
+  *spec = {};  // the parked reaper holds the app's descriptors now
+  if (!box) {
+    // Not fatal: `run` launches the ordinary way and reports what fails there.
+    std::fprintf(stderr, "pmosd: preparing %s: %s\n", app_id.c_str(), box.error().to_string().c_str());
+    return;
+  }
+  Prepared prepared{std::move(*box), std::move(broker_end), app.digest};
+  std::lock_guard lock(mutex_);
+  // Made for a package that was replaced or removed meanwhile: dropped on
+  // return, after the lock (locals go in reverse order).
+  if (stopping_ || store_changes_ != changes || prepared_.contains(app_id) || running_.contains(app_id)) return;
+  prepared_.emplace(app_id, std::move(prepared));
+}
+
+ErrorOr<sandbox::SandboxSpec> Daemon::app_spec(const device::InstalledApp& app, UniqueFd& broker_end) {
+  const std::string& app_id = app.app_id();
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return Error::system("socketpair", errno);
+  broker_end = UniqueFd(pair[0]);
+  UniqueFd app_end(pair[1]);
+  UniqueFd log(::open(log_path(app_id).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!log) return Error::system("open log", errno);
+
+  sandbox::SandboxSpec spec;
+  spec.app_id = app_id;
+  spec.package_dir = store_->package_dir(app_id);
+  spec.data_dir = store_->data_dir(app_id);
+  spec.argv = {"/app/" + app.manifest.entry_point};
+  spec.env = {"PATH=/usr/bin:/bin", "HOME=/data", "PMOS_APP_ID=" + app_id, "PMOS_BROKER_FD=3"};
+  spec.cwd = "/data";
+  spec.stdio[1] = UniqueFd(::fcntl(log.get(), F_DUPFD_CLOEXEC, 3));
+  spec.stdio[2] = UniqueFd(::fcntl(log.get(), F_DUPFD_CLOEXEC, 3));
+  spec.fds.push_back(std::move(app_end));
+  if (::geteuid() == 0) spec.host_uid = app.host_uid;
+  spec.policy = config_.policy;
+  return spec;
 }
 
 ErrorOr<void> Daemon::run(int signal_fd) {
@@ -191,6 +290,7 @@ ErrorOr<void> Daemon::run(int signal_fd) {
   }
   for (Worker& worker : workers_) worker.thread.join();
   workers_.clear();
+  stop_preparing();
   return audit_->append(device::AuditEvent::kSystem, "", "pmosd stopped");
 }
 
@@ -218,6 +318,11 @@ void Daemon::serve_connection(UniqueFd connection) {
     response = dispatch(*request, std::move(passed));
   }
   (void)device::send_frame(connection.get(), tls::encode(response));
+  if (request && request->op == device::ControlOp::kRun) {
+    // The next run's sandbox, made once this one is answered.
+    std::lock_guard lock(mutex_);
+    want_prepared(request->app_id);
+  }
 }
 
 ControlResponse Daemon::dispatch(const device::ControlRequest& request, UniqueFd passed) {
@@ -251,6 +356,10 @@ ControlResponse Daemon::install(UniqueFd package) {
   auto result = store_->install(*bytes);
   if (!result) return refused("install refused", result.error());
   const device::InstalledApp& app = result->app;
+  // A sandbox prepared for the previous version shows its old files: dropped.
+  ++store_changes_;
+  prepared_.erase(app.app_id());
+  want_prepared(app.app_id());
   std::string text = result->previous_version
                          ? "updated " + app.app_id() + " from version " + std::to_string(*result->previous_version) +
                                " to " + std::to_string(app.manifest.version_code)
@@ -262,6 +371,8 @@ ControlResponse Daemon::remove(const std::string& app_id) {
   std::lock_guard lock(mutex_);
   if (running_.contains(app_id)) return refused("remove", Error::invalid_argument("the app is running; stop it first"));
   if (auto r = store_->remove(app_id); !r) return refused("remove", r.error());
+  ++store_changes_;
+  prepared_.erase(app_id);
   return ok("removed " + app_id + "\n");
 }
 
@@ -273,7 +384,8 @@ ControlResponse Daemon::list() {
   for (const device::InstalledApp& app : *apps) {
     text += app.app_id() + "  version " + std::to_string(app.manifest.version_code) + " (" +
             app.manifest.version_name + ")  developer key " + to_hex(app.developer_key.id()).substr(0, 16) +
-            "  uid " + std::to_string(app.host_uid) + (running_.contains(app.app_id()) ? "  running" : "") + "\n";
+            "  uid " + std::to_string(app.host_uid) + (running_.contains(app.app_id()) ? "  running" : "") +
+            (prepared_.contains(app.app_id()) ? "  prepared" : "") + "\n";
   }
   return ok(text);
 }
@@ -311,8 +423,8 @@ ControlResponse Daemon::logs(const std::string& app_id) {
 
 ControlResponse Daemon::run_app(const std::string& app_id) {
   device::InstalledApp app;
-  std::string package_dir, data_dir;
   device::Grants grants;
+  std::optional<Prepared> prepared;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return refused("run", Error::invalid_argument("pmosd is stopping"));
@@ -320,11 +432,13 @@ ControlResponse Daemon::run_app(const std::string& app_id) {
     if (!found) return refused("run", found.error());
     if (running_.contains(app_id)) return refused("run", Error::invalid_argument("the app is already running"));
     app = std::move(*found);
-    package_dir = store_->package_dir(app_id);
-    data_dir = store_->data_dir(app_id);
     // From the standard in force now: a tightened standard applies at once.
     grants = device::compute_grants(app.manifest, store_->standard());
     running_[app_id] = nullptr;
+    if (auto it = prepared_.find(app_id); it != prepared_.end()) {
+      if (it->second.digest == app.digest) prepared = std::move(it->second);
+      prepared_.erase(it);
+    }
   }
   auto finish = [&](ControlResponse response) {
     std::lock_guard lock(mutex_);
@@ -332,28 +446,19 @@ ControlResponse Daemon::run_app(const std::string& app_id) {
     return response;
   };
 
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
-    return finish(refused("run", Error::system("socketpair", errno)));
-  UniqueFd broker_end(pair[0]);
-  UniqueFd log = UniqueFd(::open(log_path(app_id).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!log) return finish(refused("run", Error::system("open log", errno)));
-
-  sandbox::SandboxSpec spec;
-  spec.app_id = app_id;
-  spec.package_dir = package_dir;
-  spec.data_dir = data_dir;
-  spec.argv = {"/app/" + app.manifest.entry_point};
-  spec.env = {"PATH=/usr/bin:/bin", "HOME=/data", "PMOS_APP_ID=" + app_id, "PMOS_BROKER_FD=3"};
-  spec.cwd = "/data";
-  spec.stdio[1] = UniqueFd(::fcntl(log.get(), F_DUPFD_CLOEXEC, 3));
-  spec.stdio[2] = UniqueFd(::fcntl(log.get(), F_DUPFD_CLOEXEC, 3));
-  spec.fds.emplace_back(pair[1]);
-  if (::geteuid() == 0) spec.host_uid = app.host_uid;
-  spec.policy = config_.policy;
-
-  auto launched = launch_pool_ ? launch_pool_->launch(spec) : sandbox::Sandbox::launch(spec);
-  spec = {};  // our copies of the app's descriptors: the broker must see EOF when the app is gone
+  UniqueFd broker_end;
+  ErrorOr<std::unique_ptr<sandbox::Sandbox>> launched = Error::internal("not launched");
+  if (prepared) {
+    broker_end = std::move(prepared->broker_end);
+    if (auto started = prepared->box->start(); started.has_value()) launched = std::move(prepared->box);
+    else launched = started.error();
+  } else {
+    // The spec's copies of the app's descriptors close at the end of this
+    // block: the broker must see EOF when the app is gone.
+    auto spec = app_spec(app, broker_end);
+    if (!spec) return finish(refused("run", spec.error()));
+    launched = launch_pool_ ? launch_pool_->launch(*spec) : sandbox::Sandbox::launch(*spec);
+  }
   if (!launched) {
     (void)audit_->append(device::AuditEvent::kDenial, app_id, "launch failed: " + launched.error().to_string());
     return finish(refused("run", launched.error()));
@@ -366,8 +471,8 @@ ControlResponse Daemon::run_app(const std::string& app_id) {
   }
   (void)audit_->append(device::AuditEvent::kLaunch, app_id,
                        "version " + std::to_string(app.manifest.version_code) + ", reaper pid " +
-                           std::to_string(box->pid()) + ", " + describe(box->isolation()) + "; grants " +
-                           describe(grants));
+                           std::to_string(box->pid()) + (prepared ? " (prepared)" : "") + ", " +
+                           describe(box->isolation()) + "; grants " + describe(grants));
 
   device::Broker broker(app_id, std::move(grants), *audit_, {});
   std::thread broker_thread([&] {

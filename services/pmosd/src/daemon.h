@@ -1,6 +1,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,6 +26,8 @@ struct Config {
   std::vector<std::string> authority_key_files;
   std::string standard_file;
   sandbox::Policy policy = sandbox::Policy::strict();
+  // Keep a prepared sandbox per app (see Daemon), so that `run` only starts it.
+  bool prepare_launches = true;
 };
 
 // The device daemon: owns the app store and the audit log, answers `pmos` on
@@ -56,6 +60,24 @@ class Daemon {
   device::ControlResponse stop(const std::string& app_id);
   std::string log_path(const std::string& app_id) const;
 
+  // Prepared launches, zygote style: for an installed app, a sandbox made
+  // ahead of time (sandbox::Sandbox::prepare: confined, parked before the
+  // app's fork) with its log and broker socket; `run` takes it and starts it.
+  // Made by one long-lived thread (the parked reapers die with the thread
+  // that made them), after an install, at start-up and after each run;
+  // dropped when the app is updated or removed, and at shutdown.
+  struct Prepared {
+    std::unique_ptr<sandbox::Sandbox> box;
+    UniqueFd broker_end;
+    pkg::Digest digest{};  // of the package it was made for
+  };
+  // The spec of `app`'s sandbox; `broker_end` gets pmosd's end of its broker socket.
+  ErrorOr<sandbox::SandboxSpec> app_spec(const device::InstalledApp& app, UniqueFd& broker_end);
+  void want_prepared(const std::string& app_id);  // under mutex_
+  void prepare_loop();
+  void prepare(const std::string& app_id);
+  void stop_preparing();
+
   const Config config_;
   std::unique_ptr<device::AuditLog> audit_;
   std::unique_ptr<device::AppStore> store_;  // guarded by mutex_
@@ -69,6 +91,12 @@ class Daemon {
   // erased, under mutex_, before its Sandbox is destroyed.
   std::map<std::string, sandbox::Sandbox*> running_;
   std::atomic<bool> stopping_{false};
+  std::map<std::string, Prepared> prepared_;  // guarded by mutex_
+  std::deque<std::string> to_prepare_;        // guarded by mutex_
+  std::uint64_t store_changes_ = 0;           // installs and removals; guarded by mutex_
+  bool preparer_stop_ = false;                // guarded by mutex_
+  std::condition_variable prepare_wanted_;
+  std::thread preparer_;
 
   struct Worker {
     std::thread thread;

@@ -110,6 +110,18 @@ class Sandbox {
   // fails: an app never runs with less isolation than its policy demands.
   static ErrorOr<std::unique_ptr<Sandbox>> launch(const SandboxSpec& spec);
 
+  // A launch in two halves, zygote style: prepare() does everything launch()
+  // does (cgroup, namespaces, id maps, the mount view, descriptors, dropped
+  // privileges, no_new_privs, Landlock, seccomp) and then parks the reaper,
+  // confined, before it forks the app; start() lets it fork and exec the app
+  // and returns once the app has been exec'd. Between the two nothing of the
+  // app runs, and the parked reaper holds only what the spec gave it. A
+  // prepared Sandbox that is destroyed without start() is killed like any
+  // other. The reaper dies with the thread that called prepare().
+  static ErrorOr<std::unique_ptr<Sandbox>> prepare(const SandboxSpec& spec);
+  ErrorOr<void> start();
+  bool started() const { return !go_; }
+
   ~Sandbox();
   Sandbox(const Sandbox&) = delete;
   Sandbox& operator=(const Sandbox&) = delete;
@@ -128,7 +140,7 @@ class Sandbox {
   friend class LaunchPool;
   // `stub`: a parked reaper of a LaunchPool, or null for the ordinary launch.
   static ErrorOr<std::unique_ptr<Sandbox>> launch_impl(const SandboxSpec& spec,
-                                                       std::unique_ptr<detail::Stub> stub);
+                                                       std::unique_ptr<detail::Stub> stub, bool park);
   Sandbox(pid_t pid, UniqueFd pidfd, UniqueFd status_fd, std::unique_ptr<detail::Cgroup> cgroup,
           Isolation isolation);
 
@@ -138,6 +150,10 @@ class Sandbox {
   std::unique_ptr<detail::Cgroup> cgroup_;  // null without cgroup limits
   Isolation isolation_;
   std::optional<ExitStatus> exit_status_;
+  // A prepared, parked sandbox: the channel start() speaks on and the error
+  // pipe whose EOF says the app was exec'd. Empty once started.
+  UniqueFd go_;
+  UniqueFd error_;
 };
 
 // Takes the cgroup v1 migration off the launch path (Android-zygote style).

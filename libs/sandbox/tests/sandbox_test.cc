@@ -145,6 +145,25 @@ class SandboxTest : public ::testing::Test {
 
   ExitStatus run_inside(std::vector<std::string> args) { return run(spec(std::move(args))); }
 
+  // The app gets the descriptor it is passed, as fd 3, and not one the
+  // launcher leaks without O_CLOEXEC.
+  void expect_only_the_passed_descriptor() {
+    int leaked = open("/dev/null", O_RDONLY);
+    ASSERT_GE(leaked, 0);
+    int fds[2];
+    ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    SandboxSpec s = spec({"check_fds", "3", "through fd 3"});
+    s.fds.emplace_back(fds[1]);
+    ExitStatus status = run(s);
+    s.fds.clear();
+    close(leaked);
+    EXPECT_TRUE(status.exited_with(0)) << describe(status);
+    char buffer[64] = {};
+    EXPECT_EQ(read(fds[0], buffer, sizeof buffer - 1), 12);
+    EXPECT_STREQ(buffer, "through fd 3");
+    close(fds[0]);
+  }
+
   // The control: the same probe, same arguments, no sandbox.
   ExitStatus run_outside(std::vector<std::string> args) {
     std::string program = (package_ / "escape_probe").string();
@@ -226,26 +245,7 @@ TEST_F(SandboxTest, AppReadsItsPackage) {
   EXPECT_TRUE(run_inside({"check_readable", "/app/hello.txt", "hello from the package"}).exited_with(0));
 }
 
-TEST_F(SandboxTest, AppGetsExactlyThePassedDescriptor) {
-  // A descriptor the launcher leaks without O_CLOEXEC must not reach the app.
-  int leaked = open("/dev/null", O_RDONLY);
-  ASSERT_GE(leaked, 0);
-  int fds[2];
-  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
-  SandboxSpec s = spec({"check_fds", "3", "through fd 3"});
-  s.fds.emplace_back(fds[1]);
-  auto sandbox = Sandbox::launch(s);
-  ASSERT_TRUE(sandbox.has_value()) << sandbox.error().to_string();
-  s.fds.clear();  // our copy of the write end: the app and only the app holds it now
-  auto status = (*sandbox)->wait();
-  close(leaked);
-  ASSERT_TRUE(status.has_value());
-  EXPECT_TRUE(status->exited_with(0)) << describe(*status);
-  char buffer[64] = {};
-  EXPECT_EQ(read(fds[0], buffer, sizeof buffer - 1), 12);
-  EXPECT_STREQ(buffer, "through fd 3");
-  close(fds[0]);
-}
+TEST_F(SandboxTest, AppGetsExactlyThePassedDescriptor) { expect_only_the_passed_descriptor(); }
 
 TEST_F(SandboxTest, LoopbackIsUp) {
   EXPECT_TRUE(run_inside({"check_loopback"}).exited_with(0));
@@ -556,20 +556,7 @@ TEST_F(PooledSandboxTest, AppIsConfinedAndGetsItsDescriptors) {
   EXPECT_TRUE(run_inside({"check_confined"}).exited_with(0));
   EXPECT_TRUE(run_inside({"check_writable"}).exited_with(0));
   EXPECT_TRUE(run_inside({"check_loopback"}).exited_with(0));
-  int leaked = open("/dev/null", O_RDONLY);
-  ASSERT_GE(leaked, 0);
-  int fds[2];
-  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
-  SandboxSpec s = spec({"check_fds", "3", "through fd 3"});
-  s.fds.emplace_back(fds[1]);
-  ExitStatus status = run(s);
-  s.fds.clear();
-  close(leaked);
-  EXPECT_TRUE(status.exited_with(0)) << describe(status);
-  char buffer[64] = {};
-  EXPECT_EQ(read(fds[0], buffer, sizeof buffer - 1), 12);
-  EXPECT_STREQ(buffer, "through fd 3");
-  close(fds[0]);
+  expect_only_the_passed_descriptor();
 }
 
 TEST_F(PooledSandboxTest, EscapeAttemptsFail) {
@@ -653,17 +640,7 @@ TEST_F(PreparedSandboxTest, AppIsConfinedAndGetsItsDescriptors) {
   EXPECT_TRUE(run_inside({"check_writable"}).exited_with(0));
   EXPECT_TRUE(run_inside({"check_loopback"}).exited_with(0));
   EXPECT_TRUE(blocked(run_inside({"read", (root_ / "host-secret.txt").string()})));
-  int fds[2];
-  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
-  SandboxSpec s = spec({"check_fds", "3", "through fd 3"});
-  s.fds.emplace_back(fds[1]);
-  ExitStatus status = run(s);
-  s.fds.clear();
-  EXPECT_TRUE(status.exited_with(0)) << describe(status);
-  char buffer[64] = {};
-  EXPECT_EQ(read(fds[0], buffer, sizeof buffer - 1), 12);
-  EXPECT_STREQ(buffer, "through fd 3");
-  close(fds[0]);
+  expect_only_the_passed_descriptor();
 }
 
 TEST_F(PreparedSandboxTest, ParkedReaperIsConfinedAndTheAppHasNotRun) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -209,23 +210,28 @@ void Daemon::prepare(const std::string& app_id) {
     if (!found) return;  // removed meanwhile
     app = std::move(*found);
     changes = store_changes_;
+    preparing_ = app_id;
   }
+  std::optional<Prepared> prepared;
   UniqueFd broker_end;
-  auto spec = app_spec(app, broker_end);
-  if (!spec) return;
-  auto box = sandbox::Sandbox::prepare(*spec);
-  *spec = {};  // the parked reaper holds the app's descriptors now
-  if (!box) {
+  auto box = [&]() -> ErrorOr<std::unique_ptr<sandbox::Sandbox>> {
+    auto spec = TRY(app_spec(app, broker_end));
+    return sandbox::Sandbox::prepare(spec);  // the parked reaper holds the app's descriptors now
+  }();
+  if (box) {
+    prepared = Prepared{std::move(*box), std::move(broker_end), app.digest};
+  } else {
     // Not fatal: `run` launches the ordinary way and reports what fails there.
     std::fprintf(stderr, "pmosd: preparing %s: %s\n", app_id.c_str(), box.error().to_string().c_str());
-    return;
   }
-  Prepared prepared{std::move(*box), std::move(broker_end), app.digest};
   std::lock_guard lock(mutex_);
+  preparing_.clear();
+  prepared_changed_.notify_all();
   // Made for a package that was replaced or removed meanwhile: dropped on
   // return, after the lock (locals go in reverse order).
-  if (stopping_ || store_changes_ != changes || prepared_.contains(app_id) || running_.contains(app_id)) return;
-  prepared_.emplace(app_id, std::move(prepared));
+  if (!prepared || stopping_ || store_changes_ != changes || prepared_.contains(app_id) || running_.contains(app_id))
+    return;
+  prepared_.emplace(app_id, std::move(*prepared));
 }
 
 ErrorOr<sandbox::SandboxSpec> Daemon::app_spec(const device::InstalledApp& app, UniqueFd& broker_end) {
@@ -426,7 +432,10 @@ ControlResponse Daemon::run_app(const std::string& app_id) {
   device::Grants grants;
   std::optional<Prepared> prepared;
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    // Launched again at once, the app's next sandbox may be under way: it is
+    // ready sooner than a new one would be.
+    prepared_changed_.wait_for(lock, std::chrono::seconds(1), [&] { return preparing_ != app_id; });
     if (stopping_) return refused("run", Error::invalid_argument("pmosd is stopping"));
     auto found = store_->find(app_id);
     if (!found) return refused("run", found.error());

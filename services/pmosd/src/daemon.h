@@ -95,7 +95,9 @@ class Daemon {
   std::deque<std::string> to_prepare_;        // guarded by mutex_
   std::uint64_t store_changes_ = 0;           // installs and removals; guarded by mutex_
   bool preparer_stop_ = false;                // guarded by mutex_
+  std::string preparing_;                     // the app being prepared now; guarded by mutex_
   std::condition_variable prepare_wanted_;
+  std::condition_variable prepared_changed_;  // preparing_ went back to empty
   std::thread preparer_;
 
   struct Worker {

@@ -21,37 +21,56 @@ std::string pem_of(X509* cert) {
   return out;
 }
 
-// A CA as pmos-server makes one (EC P-256), issuing device certificates
-// with CN = device, OU = user, for the key of a CSR.
+// A CA as pmos-server makes one: the org CA (EC P-256, ECDSA with SHA-256)
+// or the national credential CA (SM2, SM2-with-SM3 under `id`: the default ID
+// unless a test wants the OpenSSL 3.0 trap, an empty ID). It issues device
+// certificates with CN = device, OU = user, for the key of a CSR.
 struct TestCa {
-  EvpPkeyPtr key{EVP_EC_gen("P-256")};
+  bool sm2 = false;
+  EvpPkeyPtr key;
   X509Ptr cert{X509_new()};
-  TestCa() {
-    X509_set_version(cert.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
-    X509_gmtime_adj(X509_getm_notBefore(cert.get()), -60);
-    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
-    X509_set_pubkey(cert.get(), key.get());
+
+  explicit TestCa(bool national = false)
+      : sm2(national), key(national ? EVP_PKEY_Q_keygen(nullptr, nullptr, "SM2") : EVP_EC_gen("P-256")) {
     X509_NAME* name = X509_get_subject_name(cert.get());
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("test CA"), -1, -1, 0);
+    fill(cert.get(), 1, key.get());
+    const char* cn = sm2 ? "sm2 CA" : "test CA";
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
     X509_set_issuer_name(cert.get(), name);
-    X509_sign(cert.get(), key.get(), EVP_sha256());
+    sign(cert.get(), crypto::kSm2DefaultId);
   }
-  std::string issue(const std::string& csr_pem, const char* user, const char* device) {
+  static void fill(X509* out, long serial, EVP_PKEY* subject_key) {
+    X509_set_version(out, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(out), serial);
+    X509_gmtime_adj(X509_getm_notBefore(out), -60);
+    X509_gmtime_adj(X509_getm_notAfter(out), 3600);
+    X509_set_pubkey(out, subject_key);
+  }
+  void sign(X509* out, std::string_view id) {
+    if (!sm2) {
+      ASSERT_GT(X509_sign(out, key.get(), EVP_sha256()), 0);
+      return;
+    }
+    EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+    EVP_PKEY_CTX* pctx = nullptr;
+    ASSERT_EQ(EVP_DigestSignInit_ex(ctx.get(), &pctx, "SM3", nullptr, nullptr, key.get(), nullptr), 1);
+    if (!id.empty()) {
+      ASSERT_EQ(EVP_PKEY_CTX_set1_id(pctx, id.data(), id.size()), 1);
+    }
+    ASSERT_GT(X509_sign_ctx(out, ctx.get()), 0);
+  }
+  std::string issue(const std::string& csr_pem, const char* user, const char* device,
+                    std::string_view id = crypto::kSm2DefaultId) {
     BIO* bio = BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size()));
     X509ReqPtr req(PEM_read_bio_X509_REQ(bio, nullptr, nullptr, nullptr));
     BIO_free(bio);
     X509Ptr out(X509_new());
-    X509_set_version(out.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(out.get()), 2);
-    X509_gmtime_adj(X509_getm_notBefore(out.get()), -60);
-    X509_gmtime_adj(X509_getm_notAfter(out.get()), 3600);
-    X509_set_pubkey(out.get(), X509_REQ_get0_pubkey(req.get()));
+    fill(out.get(), 2, X509_REQ_get0_pubkey(req.get()));
     X509_NAME* name = X509_get_subject_name(out.get());
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(device), -1, -1, 0);
     X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(user), -1, -1, 0);
     X509_set_issuer_name(out.get(), X509_get_subject_name(cert.get()));
-    X509_sign(out.get(), key.get(), EVP_sha256());
+    sign(out.get(), id);
     return pem_of(out.get());
   }
 };
@@ -106,52 +125,6 @@ TEST(Identity, UnsupportedSuiteSaysSo) {
   EXPECT_EQ(pem.error().category(), ErrorCategory::kUnsupported);
 }
 
-// The national credential CA as pmos-server makes one: SM2, certificates
-// signed SM2-with-SM3 under `id` (the default ID unless a test wants the
-// OpenSSL 3.0 trap: an empty ID).
-struct Sm2TestCa {
-  EvpPkeyPtr key{EVP_PKEY_Q_keygen(nullptr, nullptr, "SM2")};
-  X509Ptr cert{X509_new()};
-  static void sign(X509* out, EVP_PKEY* key, std::string_view id) {
-    EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-    EVP_PKEY_CTX* pctx = nullptr;
-    ASSERT_EQ(EVP_DigestSignInit_ex(ctx.get(), &pctx, "SM3", nullptr, nullptr, key, nullptr), 1);
-    if (!id.empty()) {
-      ASSERT_EQ(EVP_PKEY_CTX_set1_id(pctx, id.data(), id.size()), 1);
-    }
-    ASSERT_GT(X509_sign_ctx(out, ctx.get()), 0);
-  }
-  Sm2TestCa() {
-    X509_set_version(cert.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
-    X509_gmtime_adj(X509_getm_notBefore(cert.get()), -60);
-    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
-    X509_set_pubkey(cert.get(), key.get());
-    X509_NAME* name = X509_get_subject_name(cert.get());
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("sm2 CA"), -1, -1, 0);
-    X509_set_issuer_name(cert.get(), name);
-    sign(cert.get(), key.get(), crypto::kSm2DefaultId);
-  }
-  std::string issue(const std::string& csr_pem, const char* user, const char* device,
-                    std::string_view id = crypto::kSm2DefaultId) {
-    BIO* bio = BIO_new_mem_buf(csr_pem.data(), static_cast<int>(csr_pem.size()));
-    X509ReqPtr req(PEM_read_bio_X509_REQ(bio, nullptr, nullptr, nullptr));
-    BIO_free(bio);
-    X509Ptr out(X509_new());
-    X509_set_version(out.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(out.get()), 2);
-    X509_gmtime_adj(X509_getm_notBefore(out.get()), -60);
-    X509_gmtime_adj(X509_getm_notAfter(out.get()), 3600);
-    X509_set_pubkey(out.get(), X509_REQ_get0_pubkey(req.get()));
-    X509_NAME* name = X509_get_subject_name(out.get());
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(device), -1, -1, 0);
-    X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(user), -1, -1, 0);
-    X509_set_issuer_name(out.get(), X509_get_subject_name(cert.get()));
-    sign(out.get(), key.get(), id);
-    return pem_of(out.get());
-  }
-};
-
 // The CSR's self-signature verifies under the default ID only: OpenSSL 3.0
 // would have signed under an empty one had the ID not been set.
 TEST(Identity, Sm2CredentialCsrIsSignedUnderTheDefaultId) {
@@ -179,7 +152,7 @@ TEST(Identity, Sm2CredentialCsrIsSignedUnderTheDefaultId) {
 TEST(Identity, Sm2CredentialVerifiesAgainstTheSm2CaUnderTheDefaultIdOnly) {
   auto key = crypto::sm2_sm3().generate().value();
   std::string csr = credential_csr_pem(key).value();
-  Sm2TestCa ca;
+  TestCa ca(true);
   auto org = OrgCa::from_pem(pem_of(ca.cert.get())).value();
   Bytes der = certificate_der(ca.issue(csr, "alice", "0123abcd")).value();
   auto name = org->verify(der, key.public_key().bytes());
@@ -196,7 +169,7 @@ TEST(Identity, Sm2CredentialVerifiesAgainstTheSm2CaUnderTheDefaultIdOnly) {
   Bytes empty_id = certificate_der(ca.issue(csr, "alice", "0123abcd", "")).value();
   EXPECT_FALSE(org->verify(empty_id, key.public_key().bytes()).has_value());
   // Another SM2 CA: refused.
-  Sm2TestCa rogue;
+  TestCa rogue(true);
   Bytes rogue_der = certificate_der(rogue.issue(csr, "alice", "0123abcd")).value();
   EXPECT_FALSE(org->verify(rogue_der, key.public_key().bytes()).has_value());
   // The international (P-256) CA does not accept it either, nor the SM2 CA

@@ -263,7 +263,6 @@ void apply_landlock(const ChildPlan& plan) {
 
 [[noreturn]] void exec_app(const ChildPlan& plan) {
   // Signal handlers and mask are the defaults the reaper set for itself.
-  if (plan.restore_affinity) (void)sched_setaffinity(0, sizeof plan.affinity, &plan.affinity);
   check(chdir(plan.cwd) == 0, ChildStage::kChdir);
   int error = ENOENT;
   for (const char* candidate : plan.exec_candidates) {
@@ -354,7 +353,6 @@ void run_reaper(const ChildPlan& plan) {
   pid_t app = static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
   check(app >= 0, ChildStage::kFork);
   if (app == 0) exec_app(plan);
-  if (plan.restore_affinity) (void)sched_setaffinity(0, sizeof plan.affinity, &plan.affinity);
 
   // The reaper keeps nothing of the app's: a passed socket must close when the
   // app closes it, and the launcher learns of a successful exec by EOF.

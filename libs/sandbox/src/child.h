@@ -7,7 +7,6 @@
 // moment of the clone, and it stays held forever in the child).
 
 #include <linux/filter.h>
-#include <sched.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -97,12 +96,6 @@ struct ChildPlan {
   // Sandbox::prepare(): once confined, the reaper writes 'r' on `go` and waits
   // for 's' before it forks the app (anything else, or EOF: it exits).
   bool park_before_app = false;
-  // The launcher's CPU mask. A launch keeps the reaper on the launcher's CPU
-  // (waking a process on the other, idle CPU costs milliseconds on a VM
-  // whose idle vCPUs are halted); the reaper and the app take this mask back
-  // before the app runs, so nothing stays pinned.
-  bool restore_affinity = false;
-  cpu_set_t affinity{};
   int go_parent_end = -1;
   int error_fd = -1;
   int error_parent_end = -1;

@@ -143,16 +143,6 @@ ErrorOr<Pipe> make_go_channel() {
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-// Pins `pid` (0: this thread) to the CPU this thread runs on.
-bool pin_to_this_cpu(pid_t pid) {
-  int cpu = sched_getcpu();
-  if (cpu < 0) return false;
-  cpu_set_t here;
-  CPU_ZERO(&here);
-  CPU_SET(cpu, &here);
-  return sched_setaffinity(pid, sizeof here, &here) == 0;
-}
-
 bool send_byte(int fd, char byte) { return send(fd, &byte, 1, MSG_NOSIGNAL) == 1; }
 
 // Reads the error pipe of a reaper that was told to go on: EOF means the app
@@ -618,9 +608,6 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::prepare(const SandboxSpec& spec) { re
 
 ErrorOr<void> Sandbox::start() {
   if (!go_) return Error::invalid_argument("sandbox: not a prepared sandbox, or started already");
-  // The reaper wakes on this CPU, which this thread leaves idle as it waits
-  // (see ChildPlan::affinity); it takes its own mask back before the fork.
-  (void)pin_to_this_cpu(pid_);
   bool sent = send_byte(go_.get(), 's');
   int saved = errno;
   go_.reset();
@@ -703,7 +690,6 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch_impl(const SandboxSpec& spec, 
   plan.hostname_size = spec.app_id.size();
   plan.cwd = spec.cwd.c_str();
   plan.park_before_app = park;
-  plan.restore_affinity = sched_getaffinity(0, sizeof plan.affinity, &plan.affinity) == 0;
   for (int i = 0; i < 3; ++i) plan.stdio[i] = spec.stdio[i].get();
   for (const UniqueFd& fd : spec.fds) b.passed_fds.push_back(fd.get());
   b.finish();
@@ -759,16 +745,12 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch_impl(const SandboxSpec& spec, 
       args.flags |= CLONE_INTO_CGROUP;
       args.cgroup = static_cast<std::uint64_t>(cgroup->clone_into_fd());
     }
-    // The reaper is born on this CPU and sets up there while this thread
-    // waits (see ChildPlan::affinity); this thread gets its mask back at once.
-    bool pinned = plan.restore_affinity && pin_to_this_cpu(0);
     long child;
     {
       std::shared_lock guard(g_arena_guard);
       child = syscall(SYS_clone3, &args, sizeof args);
       if (child == 0) detail::run_reaper(plan);
     }
-    if (pinned) (void)sched_setaffinity(0, sizeof plan.affinity, &plan.affinity);
     if (child < 0)
       return Error::system("sandbox: clone3 could not create the namespaces (user namespaces disabled?)", errno);
     pid = static_cast<pid_t>(child);

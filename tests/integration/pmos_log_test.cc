@@ -22,28 +22,18 @@
 #include "pmos/base/file.h"
 #include "pmos/tlog/cosignature.h"
 #include "pmos/tlogd/client.h"
+#include "run_command.h"
 
 namespace pmos {
 namespace {
 
 using namespace std::chrono_literals;
 
-struct Outcome {
-  int status = -1;
-  std::string out;
-};
+using Outcome = itest::CommandResult;
 
 // Runs a command line; stdout captured, stderr to `log`.
 Outcome run(const std::string& command, const std::string& log) {
-  Outcome result;
-  FILE* pipe = ::popen((command + " 2>>" + log).c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  std::size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.out.append(buffer, n);
-  int status = ::pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return itest::run_command(command + " 2>>" + log);
 }
 
 std::string trim(std::string text) {

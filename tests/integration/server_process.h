@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "pg_throwaway.h"
+#include "run_command.h"
 #include "pmos/base/bytes.h"
 #include "pmos/base/file.h"
 
@@ -27,24 +28,6 @@ namespace pmos::itest {
 using namespace std::chrono_literals;
 
 // ---- the server process
-
-struct CommandResult {
-  int status = -1;
-  std::string out;
-};
-
-// A shell command; its stdout and exit status.
-inline CommandResult run_command(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  std::size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.out.append(buffer, n);
-  int status = ::pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 class ServerProcess {
  public:

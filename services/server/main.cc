@@ -1,5 +1,7 @@
 // pmos-server: the PMOS back end (issue 5: the relay role and the
 // enrollment part of the authority role). docs/server.md is the manual.
+#include <malloc.h>
+
 #include <cstdio>
 #include <string_view>
 
@@ -63,7 +65,17 @@ int main(int argc, char** argv) {
   if (command == "init") return command_init(*options);
   if (command == "enroll-token") return command_enroll_token(*options);
   if (command == "revoke") return command_revoke(*options);
-  if (command == "run") return command_run(*options);
+  if (command == "run") {
+    // SQLite's page cache frees and reallocates its pages as a connection's
+    // cache is reset, and glibc's default (dynamic) thresholds hand that
+    // memory back to the kernel (trim, madvise) only to fault it in again:
+    // 14% of the relay's time went to page faults (docs/benchmarks.md,
+    // third pass). Fixed thresholds keep up to 64 MiB of freed heap per
+    // arena and serve allocations under 4 MiB from the heap.
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    return command_run(*options);
+  }
   if (command == "log") return command_log(*options);
   if (command == "witness") return command_witness(*options);
   if (command == "log-key") return command_log_key(*options);

@@ -1,10 +1,11 @@
 #include "pmos/net/server.h"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
-#include <deque>
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -14,7 +15,9 @@
 
 #include "asio_common.h"
 #include "pmos/base/check.h"
+#include "small_fifo.h"
 #include "tls_context.h"
+#include "tls_stream.h"
 
 namespace pmos::net {
 
@@ -24,6 +27,10 @@ using namespace asio::experimental::awaitable_operators;
 namespace {
 
 class Connection;
+
+// Server connections use ServerTlsStream (tls_stream.h: no per-connection
+// record buffers while idle); the client keeps Asio's ssl::stream.
+using ServerWsStream = websocket::stream<ServerTlsStream>;
 
 std::optional<Method> parse_method(http::verb verb) {
   switch (verb) {
@@ -122,7 +129,7 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
         limits_(server.config.limits),
         id_(id),
         executor_(socket.get_executor()),
-        ws_(std::move(socket), *server.ssl),
+        ws_(std::move(socket), server.ssl->native_handle()),
         timer_(executor_),
         wake_(executor_),
         hard_close_(executor_),
@@ -143,7 +150,11 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
       close_socket();
       co_return;
     }
-    co_await serve_http();
+    // The WebSocket phase runs here, not inside serve_http: serve_http's
+    // frame (parser, buffers, request) is gone by then, which is memory an
+    // idle WebSocket no longer holds.
+    std::optional<Upgrade> upgrade = co_await serve_http();
+    if (upgrade) co_await serve_websocket(std::move(upgrade->message), std::move(upgrade->request), *upgrade->handlers);
     close_socket();
   }
 
@@ -232,7 +243,7 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
     return true;
   }
 
-  TlsStream& tls() { return ws_.next_layer(); }
+  ServerTlsStream& tls() { return ws_.next_layer(); }
 
   void close_socket() {
     ErrorCode ignored;
@@ -249,7 +260,7 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
     ErrorCode ignored;
     beast::get_lowest_layer(ws_).set_option(tcp::no_delay(true), ignored);
     timer_.expires_after(limits_.handshake_timeout);
-    auto result = co_await (tls().async_handshake(asio::ssl::stream_base::server, kUse) ||
+    auto result = co_await (tls().async_handshake(kUse) ||
                             timer_.async_wait(kUse));
     if (result.index() == 1) {
       server_.log(LogLevel::kInfo, "TLS handshake timed out");
@@ -281,11 +292,19 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
     co_return true;
   }
 
+  // What serve_http hands to the WebSocket phase.
+  struct Upgrade {
+    http::request<http::string_body> message;
+    Request request;
+    const WebSocketHandlers* handlers;
+  };
+
   // Phase 2: HTTP requests on the connection, until the peer is done, a
   // limit is hit, or the request upgrades to a WebSocket. Limits: header and
   // body size per request (the body limit per route), request_timeout from
   // the start of waiting until the request is read, write_timeout per response.
-  asio::awaitable<void> serve_http() {
+
+  asio::awaitable<std::optional<Upgrade>> serve_http() {
     beast::flat_buffer buffer;
     for (;;) {
       if (stopping_) break;
@@ -380,8 +399,9 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
       request.body = std::move(parser.get().body());
 
       if (route.websocket != nullptr) {
-        co_await serve_websocket(parser.release(), std::move(request), *route.websocket);
-        co_return;
+        // The request keeps the peer for the session; one copy is enough.
+        peer_.reset();
+        co_return Upgrade{parser.release(), std::move(request), route.websocket};
       }
 
       Response response = dispatch(route, request);
@@ -394,7 +414,8 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
       if (!written) break;
       if (!keep_alive) break;
     }
-    if (phase_ != Phase::kWebSocket) co_await tls_shutdown();
+    co_await tls_shutdown();
+    co_return std::nullopt;
   }
 
   Response dispatch(const Router::Route& route, const Request& request) {
@@ -463,6 +484,9 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
     ws_.set_option(timeouts);
     const auto [accept_ec] = co_await ws_.async_accept(upgrade, kUse);
     if (accept_ec) co_return;
+    // The upgrade request's header fields would otherwise live as long as
+    // this frame, i.e. the whole session (memory per idle connection).
+    upgrade = {};
 
     {
       std::lock_guard lock(ws_mu_);
@@ -511,7 +535,11 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
       auto data = buffer.cdata();
       const auto* bytes = static_cast<const std::uint8_t*>(data.data());
       Bytes message(bytes, bytes + data.size());
+      // Empty between messages, so freeing it costs one allocation per
+      // message and saves its capacity on every quiet connection (memory
+      // per idle connection, docs/net.md).
       buffer.clear();
+      buffer.shrink_to_fit();
       handlers.on_message(*this, std::move(message));
     }
     {
@@ -533,9 +561,13 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
 
   // The only writer of a WebSocket: messages in queue order, then the close
   // frame. Sleeps on wake_ (a timer that never expires, cancelled to wake it).
+  // Messages already queued together are written as one batch: the TLS
+  // stream holds all but the last and sends the batch in one record and one
+  // send(2) (tls_stream.h), which is what a busy connection saves syscalls on.
   asio::awaitable<void> ws_writer() {
+    std::vector<Bytes> batch;
     for (;;) {
-      std::optional<Bytes> next;
+      batch.clear();
       std::optional<CloseInfo> close_now;
       {
         std::lock_guard lock(ws_mu_);
@@ -543,9 +575,12 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
         if (ws_state_ == WsState::kClosed) co_return;
         if (ws_state_ == WsState::kClosing) {
           close_now = close_request_;
-        } else if (!queue_.empty()) {
-          next = std::move(queue_.front());
-          queue_.pop_front();
+        } else {
+          std::size_t bytes = 0;
+          while (!queue_.empty() && batch.size() < kMaxBatchMessages && bytes < kBatchBytes) {
+            batch.push_back(queue_.pop_front());
+            bytes += batch.back().size();
+          }
         }
       }
       if (close_now) {
@@ -555,27 +590,44 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
         co_await ws_.async_close(reason, kUse);  // bounded by Beast's close timeout
         co_return;
       }
-      if (next) {
+      if (!batch.empty()) {
+        // One deadline for the batch: the held writes complete at once.
         write_timer_.expires_after(limits_.write_timeout);
-        auto result = co_await (ws_.async_write(asio::buffer(*next), kUse) || write_timer_.async_wait(kUse));
-        if (result.index() == 1 || std::get<0>(std::get<0>(result))) {
+        bool failed = false;
+        for (std::size_t i = 0; i < batch.size() && !failed; ++i) {
+          if (i + 1 < batch.size())
+            tls().hold_writes();
+          else
+            tls().release_writes();
+          auto result = co_await (ws_.async_write(asio::buffer(batch[i]), kUse) || write_timer_.async_wait(kUse));
+          failed = result.index() == 1 || std::get<0>(std::get<0>(result));
+        }
+        tls().release_writes();
+        if (failed) {
           close_socket();
           co_return;
         }
+        if (batch.capacity() > kMaxBatchMessages) std::vector<Bytes>().swap(batch);
         continue;
       }
       // Nothing to do. A send() from another thread posts wake_.cancel() to
       // this strand; it cannot run before this wait has started.
+      std::vector<Bytes>().swap(batch);  // an idle connection holds no batch storage
       wake_.expires_at(asio::steady_timer::time_point::max());
       co_await wake_.async_wait(kUse);
     }
   }
 
+  // A batch stays within about one TLS record (16 KiB of plaintext); a
+  // message that does not fit is written on its own.
+  static constexpr std::size_t kMaxBatchMessages = 64;
+  static constexpr std::size_t kBatchBytes = 15 * 1024;
+
   Server::Impl& server_;
   const Limits& limits_;
   const std::uint64_t id_;
   asio::any_io_executor executor_;  // the connection's strand
-  WsStream ws_;
+  ServerWsStream ws_;
   asio::steady_timer timer_;        // the deadline of the current phase step
   asio::steady_timer wake_;         // wakes ws_writer
   asio::steady_timer hard_close_;
@@ -587,7 +639,7 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
 
   std::mutex ws_mu_;
   WsState ws_state_ = WsState::kNone;  // ws_mu_
-  std::deque<Bytes> queue_;            // ws_mu_
+  SmallFifo<Bytes> queue_;             // ws_mu_
   bool wake_pending_ = false;          // ws_mu_
   CloseInfo close_request_;            // ws_mu_
 };
@@ -666,6 +718,13 @@ Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() { shutdown(Millis(0)); }
 
 ErrorOr<std::unique_ptr<Server>> Server::create(ServerConfig config, Router router) {
+  // ServerTlsStream lets OpenSSL write(2) to the socket itself, without
+  // Asio's MSG_NOSIGNAL: a write to a connection the peer has reset would
+  // raise SIGPIPE, whose default action ends the whole process. Ignored
+  // (only if nobody installed a handler), the write fails with EPIPE and
+  // only that connection ends.
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
   if (config.tls.client_cert_mode == ClientCertMode::kNone && config.tls.accept_peer)
     return Error::invalid_argument("accept_peer needs client certificates");
   auto ctx = TRY(make_server_context(config.tls));

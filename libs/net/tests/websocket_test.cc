@@ -44,6 +44,98 @@ TEST(WebSocket, EchoRoundTrip) {
   }
 }
 
+// A burst of small frames: the server's TLS stream reads ahead, so several
+// records arrive per recv(2); each must come out as its own message, in
+// order. (Fewer than ws_queue_depth, so the echoes always fit the queue.)
+TEST(WebSocket, BurstOfSmallMessagesArrivesInOrder) {
+  auto server = start_server(echo_router());
+  auto client = connect(server->port());
+  ASSERT_TRUE(client);
+  constexpr int kCount = 200;
+  for (int i = 0; i < kCount; ++i) ASSERT_TRUE(client->send(Bytes{static_cast<std::uint8_t>(i), 0x5a}));
+  for (int i = 0; i < kCount; ++i) {
+    auto echo = client->receive();
+    ASSERT_TRUE(echo.has_value()) << i << ": " << client->last_error_detail();
+    EXPECT_EQ(*echo, (Bytes{static_cast<std::uint8_t>(i), 0x5a}));
+  }
+}
+
+// Messages queued together leave as one batch: the TLS stream holds all but
+// the last write and sends them in one record (tls_stream.h). Sizes around
+// and over a record's 16 KiB (a held write that does not fit, a released
+// one behind held bytes), empty ones, and a batch larger than the writer
+// takes at once: every message must arrive whole, once, in order.
+TEST(WebSocket, QueuedMessagesAreBatchedWholeAndInOrder) {
+  constexpr std::size_t kSizes[] = {1, 300, 0, 5'000, 15'000, 16'500, 40'000, 2, 9'000, 16'384};
+  constexpr int kCount = 150;
+  auto message = [&](int i) {
+    Bytes m(kSizes[static_cast<std::size_t>(i) % std::size(kSizes)]);
+    for (std::size_t j = 0; j < m.size(); ++j) m[j] = static_cast<std::uint8_t>(j * 7 + static_cast<std::size_t>(i));
+    return m;
+  };
+  WebSocketHandlers handlers;
+  handlers.on_open = [&](const std::shared_ptr<WebSocketSession>& session) {
+    // On the I/O thread: all of these are queued before the writer runs.
+    for (int i = 0; i < kCount; ++i) EXPECT_TRUE(session->send(message(i)));
+  };
+  handlers.on_message = [](WebSocketSession&, Bytes) {};
+  Router router;
+  ASSERT_TRUE(router.add_websocket("/ws", handlers));
+  auto server = start_server(std::move(router));
+  auto client = connect(server->port());
+  ASSERT_TRUE(client);
+  for (int i = 0; i < kCount; ++i) {
+    auto received = client->receive();
+    ASSERT_TRUE(received.has_value()) << i << ": " << client->last_error_detail();
+    ASSERT_EQ(*received, message(i)) << i;
+  }
+  // The connection is still usable after the batches.
+  ASSERT_TRUE(client->send(to_bytes("x")));
+}
+
+// The peer closes while the server is writing batches: Beast answers the
+// close frame between the batch's held writes, so its answer is held too and
+// must still leave before the TLS close (ServerTlsStream::shutdown_step), or
+// the client sees EOF instead of a close frame.
+TEST(WebSocket, ClientCloseDuringBatchedWritesGetsTheCloseAnswer) {
+  for (int round = 0; round < 20; ++round) {
+    WebSocketHandlers handlers;
+    handlers.on_open = [](const std::shared_ptr<WebSocketSession>& session) {
+      for (int i = 0; i < 200; ++i) session->send(Bytes(300, static_cast<std::uint8_t>(i)));
+    };
+    handlers.on_message = [](WebSocketSession&, Bytes) {};
+    Router router;
+    ASSERT_TRUE(router.add_websocket("/ws", handlers));
+    auto server = start_server(std::move(router));
+    auto client = connect(server->port());
+    ASSERT_TRUE(client);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(client->receive().has_value()) << client->last_error_detail();
+    ASSERT_TRUE(client->close().has_value()) << round << ": " << client->last_error_detail();
+  }
+}
+
+// Large messages both ways while the client does not read: the server's
+// writes fill the socket and wait for it (SSL_ERROR_WANT_WRITE, a partial
+// write to finish later) while its reads of the next messages go on, on the
+// same TLS session.
+TEST(WebSocket, LargeMessagesBothWaysWhileThePeerIsNotReading) {
+  auto server = start_server(echo_router());
+  auto client = connect(server->port());
+  ASSERT_TRUE(client);
+  std::vector<Bytes> messages;
+  for (int i = 0; i < 8; ++i) {
+    Bytes m(600'000);
+    for (std::size_t j = 0; j < m.size(); ++j) m[j] = static_cast<std::uint8_t>(j * 31 + i);
+    messages.push_back(std::move(m));
+  }
+  for (const Bytes& m : messages) ASSERT_TRUE(client->send(m));
+  for (const Bytes& m : messages) {
+    auto echo = client->receive();
+    ASSERT_TRUE(echo.has_value()) << client->last_error_detail();
+    EXPECT_TRUE(*echo == m);
+  }
+}
+
 TEST(WebSocket, HttpRoutesAndUpgradeShareTheListener) {
   Router router = echo_router();
   ASSERT_TRUE(router.add(Method::kGet, "/healthz", [](const Request&) -> ErrorOr<Response> {

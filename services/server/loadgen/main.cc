@@ -3,6 +3,7 @@
 //
 //   pmos-loadgen --data DIR --port P [--devices 200] [--group-size 2] [--rate 5000]
 //                [--duration 10] [--warmup 2] [--size 256] [--threads 1] [--json]
+//                [--server-pid PID]   (adds the server's CPU time per delivery)
 //   pmos-loadgen --data DIR --port P --idle N [--server-pid PID] [--hold 5]
 //
 // Load mode enrolls --devices devices (tokens from `pmos-server enroll-token
@@ -325,6 +326,30 @@ long server_rss_kib(int pid) {
   return std::atol(text.c_str() + at + 6);
 }
 
+// The server's CPU time so far (user + system, in seconds), from
+// /proc/PID/stat; -1 if unreadable. On a machine shared with other work,
+// CPU per delivery compares runs better than deliveries per second.
+double server_cpu_seconds(int pid) {
+  auto stat = read_file("/proc/" + std::to_string(pid) + "/stat", 1 << 16);
+  if (!stat) return -1;
+  std::string text(as_string(*stat));
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  std::size_t at = text.rfind(')');
+  if (at == std::string::npos) return -1;
+  std::vector<std::string> fields;
+  std::size_t pos = at + 2;
+  while (pos < text.size() && fields.size() < 13) {
+    std::size_t end = text.find(' ', pos);
+    if (end == std::string::npos) end = text.size();
+    fields.push_back(text.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  if (fields.size() < 13) return -1;
+  // fields[11] is utime and fields[12] stime (proc(5) fields 14 and 15).
+  const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  return (std::atof(fields[11].c_str()) + std::atof(fields[12].c_str())) / ticks;
+}
+
 void raise_fd_limit() {
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
@@ -496,9 +521,11 @@ int run_load(const Settings& settings, ssl::context& context, tcp::endpoint serv
   std::this_thread::sleep_for(std::chrono::seconds(settings.warmup));
   set_measuring(true);
   Stats before = snapshot();
+  const double cpu_before = settings.server_pid ? server_cpu_seconds(settings.server_pid) : -1;
   auto started = Clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(settings.duration));
   Stats after = snapshot();
+  const double cpu_after = settings.server_pid ? server_cpu_seconds(settings.server_pid) : -1;
   double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   set_measuring(false);
   stop = true;
@@ -532,6 +559,11 @@ int run_load(const Settings& settings, ssl::context& context, tcp::endpoint serv
       {"deliveries_per_s", static_cast<double>(after.delivered - before.delivered) / seconds},
       {"refused", after.refused - before.refused},
       {"backpressure_skips", after.backpressure - before.backpressure},
+      // Server CPU (user + system) per delivery, in microseconds: -1 without --server-pid.
+      {"server_cpu_us_per_delivery",
+       cpu_before < 0 || cpu_after < 0 || after.delivered == before.delivered
+           ? -1.0
+           : (cpu_after - cpu_before) * 1e6 / static_cast<double>(after.delivered - before.delivered)},
       {"latency_ms", {{"p50", percentile(latencies, 0.50)}, {"p99", percentile(latencies, 0.99)},
                       {"p999", percentile(latencies, 0.999)}, {"samples", latencies.size()}}}};
   std::printf("%s\n", settings.json ? out.dump().c_str() : out.dump(2).c_str());

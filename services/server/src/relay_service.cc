@@ -1,10 +1,13 @@
 #include "relay_service.h"
 
 #include <algorithm>
-#include <deque>
 #include <set>
 #include <thread>
 #include <variant>
+
+#include <google/protobuf/io/coded_stream.h>
+
+#include <cstring>
 
 #include "log.h"
 #include "pmos/crypto/random.h"
@@ -15,20 +18,61 @@ namespace pmos::server {
 
 namespace pb = ::pmos::relay::v1;
 
+namespace {
+
+// A FIFO that costs nothing while empty: libstdc++'s std::deque allocates
+// ~600 bytes as soon as it exists, and a connection has two queues that are
+// almost always empty (memory per idle connection, docs/benchmarks.md).
+// libs/net keeps the same for its outgoing queue (src/small_fifo.h, private).
+template <typename T>
+class LazyFifo {
+ public:
+  bool empty() const { return head_ == items_.size(); }
+  std::size_t size() const { return items_.size() - head_; }
+  const T& front() const { return items_[head_]; }
+  void push_back(T value) { items_.push_back(std::move(value)); }
+  // Precondition: !empty().
+  T pop_front() {
+    T out = std::move(items_[head_++]);
+    if (empty()) {
+      if (items_.capacity() > 4)
+        std::vector<T>().swap(items_);
+      else
+        items_.clear();
+      head_ = 0;
+    } else if (head_ >= 32 && head_ * 2 >= items_.size()) {
+      // A queue that never runs empty must not grow without bound.
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+    return out;
+  }
+
+ private:
+  std::vector<T> items_;
+  std::size_t head_ = 0;
+};
+
+}  // namespace
+
 struct RelayService::Connection {
   std::shared_ptr<net::WebSocketSession> session;
   std::string device_id;
   std::string user_id;
 
   std::mutex mutex;
-  std::deque<std::function<void()>> tasks;  // guarded by mutex
+  LazyFifo<std::function<void()>> tasks;    // guarded by mutex
   bool running = false;                     // a drain is scheduled or running; guarded
   bool pump_pending = false;                // guarded
   bool closed = false;                      // guarded
 
   // Touched only by this connection's serial tasks.
   std::int64_t sent_seq = 0;           // the last seq pushed
-  std::deque<std::int64_t> in_flight;  // pushed, not yet acked, ascending
+  LazyFifo<std::int64_t> in_flight;    // pushed, not yet acked, ascending
+  // The store may hold entries not pushed yet (the window was full, or the
+  // last fetch filled it): the next ack must pump. Otherwise an ack needs
+  // no store read, since push_one sends new messages as they commit.
+  bool backlog = true;
 };
 
 namespace {
@@ -103,6 +147,24 @@ std::int64_t millis_since_epoch(store::TimePoint t) {
 }
 
 }  // namespace
+
+Bytes encode_delivery_frame(std::int64_t seq, BytesView delivery_fields) {
+  using google::protobuf::io::CodedOutputStream;
+  // proto3 leaves a zero out; int64 is the varint of its two's complement.
+  const auto seq_bits = static_cast<std::uint64_t>(seq);
+  const std::size_t seq_bytes = seq == 0 ? 0 : 1 + CodedOutputStream::VarintSize64(seq_bits);
+  const std::size_t inner = seq_bytes + delivery_fields.size();
+  Bytes out(1 + CodedOutputStream::VarintSize64(inner) + inner);
+  std::uint8_t* at = out.data();
+  *at++ = 0x12;  // ServerFrame.delivery: field 2, length-delimited
+  at = CodedOutputStream::WriteVarint64ToArray(inner, at);
+  if (seq != 0) {
+    *at++ = 0x08;  // Delivery.seq: field 1, varint; first, as protobuf orders fields
+    at = CodedOutputStream::WriteVarint64ToArray(seq_bits, at);
+  }
+  if (!delivery_fields.empty()) std::memcpy(at, delivery_fields.data(), delivery_fields.size());
+  return out;
+}
 
 RelayService::RelayService(store::RelayStore& store, RelayConfig config)
     : store_(store), config_(config), pool_(config.workers), limiter_(config.rate_limit, config.rate_burst) {}
@@ -222,10 +284,17 @@ void RelayService::on_message(net::WebSocketSession& session, Bytes message) {
     }
   }
   pending_requests_.fetch_add(1);
-  run_serial(connection, [this, connection, frame] {
+  auto task = [this, connection, frame] {
     pending_requests_.fetch_sub(1);
     handle(connection, *frame);
-  });
+  };
+  // Sends and acks never block (the store's part is asynchronous): when the
+  // connection has nothing queued they run here, on its I/O thread, saving
+  // two thread hand-offs per frame. The rest may wait on the store.
+  if (frame->op_case() == pb::ClientFrame::kSendMessage || frame->op_case() == pb::ClientFrame::kAck)
+    run_serial_here(connection, std::move(task));
+  else
+    run_serial(connection, std::move(task));
 }
 
 void RelayService::run_serial(const std::shared_ptr<Connection>& connection, std::function<void()> task) {
@@ -235,6 +304,28 @@ void RelayService::run_serial(const std::shared_ptr<Connection>& connection, std
     connection->tasks.push_back(std::move(task));
     if (connection->running) return;
     connection->running = true;
+  }
+  pool_.post([this, connection] { drain(connection); });
+}
+
+void RelayService::run_serial_here(const std::shared_ptr<Connection>& connection, std::function<void()> task) {
+  {
+    std::lock_guard lock(connection->mutex);
+    if (connection->closed) return;
+    if (connection->running) {
+      connection->tasks.push_back(std::move(task));
+      return;
+    }
+    connection->running = true;
+  }
+  task();
+  {
+    std::lock_guard lock(connection->mutex);
+    // What the task (or another thread meanwhile) queued goes to a worker.
+    if (connection->tasks.empty()) {
+      connection->running = false;
+      return;
+    }
   }
   pool_.post([this, connection] { drain(connection); });
 }
@@ -250,8 +341,7 @@ void RelayService::drain(const std::shared_ptr<Connection>& connection) {
         connection->running = false;
         return;
       }
-      task = std::move(connection->tasks.front());
-      connection->tasks.pop_front();
+      task = connection->tasks.pop_front();
     }
     task();
   }
@@ -285,7 +375,13 @@ void RelayService::wake_devices(const std::vector<std::string>& device_ids) {
 }
 
 void RelayService::deliver(const std::vector<store::QueuedFor>& queued,
-                           const std::shared_ptr<const pb::ServerFrame>& delivery) {
+                           const std::shared_ptr<const Bytes>& delivery_fields) {
+  // Few recipients (1:1 and small groups) are pushed right here on the
+  // store's writer thread, saving a hop through the workers. A large fan-out
+  // goes to the workers: on the writer thread it would hold up the next
+  // group commit (measured: groups of 100 lost a third of their rate).
+  constexpr std::size_t kPushHereRecipients = 4;
+  const bool here = queued.size() <= kPushHereRecipients;
   std::vector<std::string> devices;
   devices.reserve(queued.size());
   for (const store::QueuedFor& entry : queued) {
@@ -296,7 +392,13 @@ void RelayService::deliver(const std::vector<store::QueuedFor>& queued,
       for (auto it = begin; it != end; ++it) connections.push_back(it->second);
     }
     for (const auto& connection : connections) {
-      run_serial(connection, [this, connection, seq = entry.seq, delivery] { push_one(connection, seq, *delivery); });
+      auto push = [this, connection, seq = entry.seq, delivery_fields] {
+        push_one(connection, seq, *delivery_fields);
+      };
+      if (here)
+        run_serial_here(connection, std::move(push));
+      else
+        run_serial(connection, std::move(push));
     }
     devices.push_back(entry.device_id);
   }
@@ -304,7 +406,7 @@ void RelayService::deliver(const std::vector<store::QueuedFor>& queued,
 }
 
 void RelayService::push_one(const std::shared_ptr<Connection>& connection, std::int64_t seq,
-                            const pb::ServerFrame& delivery) {
+                            const Bytes& delivery_fields) {
   {
     std::lock_guard lock(connection->mutex);
     if (connection->closed) return;
@@ -313,12 +415,11 @@ void RelayService::push_one(const std::shared_ptr<Connection>& connection, std::
   // A gap (an earlier entry not pushed yet, its completion still on its way
   // or the device behind) or a full window: the queue in the store decides.
   if (connection->sent_seq + 1 != seq || connection->in_flight.size() >= config_.delivery_window) {
+    connection->backlog = true;
     wake(connection);
     return;
   }
-  pb::ServerFrame frame = delivery;
-  frame.mutable_delivery()->set_seq(seq);
-  if (!connection->session->send(serialize(frame))) return;
+  if (!connection->session->send(encode_delivery_frame(seq, delivery_fields))) return;
   connection->sent_seq = seq;
   connection->in_flight.push_back(seq);
   deliveries_out_.fetch_add(1);
@@ -341,14 +442,19 @@ void RelayService::pump(Connection& connection) {
     connection.pump_pending = false;
     if (connection.closed) return;
   }
-  if (connection.in_flight.size() >= config_.delivery_window) return;  // the next ack wakes us
+  if (connection.in_flight.size() >= config_.delivery_window) {
+    connection.backlog = true;  // the next ack wakes us
+    return;
+  }
   std::size_t room = config_.delivery_window - connection.in_flight.size();
   auto fetched = store_.fetch(connection.device_id, connection.sent_seq, room);
   if (!fetched) {
+    connection.backlog = true;
     log("error", "fetch failed", {{"device", connection.device_id}, {"error", fetched.error().to_string()},
                                   {"detail", store::last_error_detail()}});
     return;
   }
+  connection.backlog = fetched->size() >= room;
   for (store::QueuedMessage& message : *fetched) {
     pb::ServerFrame frame;
     pb::Delivery* delivery = frame.mutable_delivery();
@@ -510,8 +616,8 @@ void RelayService::send_message(const std::shared_ptr<Connection>& connection, c
 
   // What recipients will get, built once: connected ones are pushed this
   // without reading the message back from the store.
-  auto delivery = std::make_shared<pb::ServerFrame>();
-  pb::Delivery* entry = delivery->mutable_delivery();
+  auto delivery = std::make_shared<pb::Delivery>();
+  pb::Delivery* entry = delivery.get();
   entry->set_kind(to_proto(message.kind));
   entry->set_group_id(to_string_of(message.group_id));
   entry->set_sender_device(message.sender_device);
@@ -544,8 +650,12 @@ void RelayService::send_message(const std::shared_ptr<Connection>& connection, c
     }
     respond(*connection, response);
     if (result && result->status == store::SendStatus::kQueued && !result->queued.empty()) {
-      delivery->mutable_delivery()->set_created_at_ms(millis_since_epoch(result->created_at));
-      deliver(result->queued, delivery);
+      delivery->set_created_at_ms(millis_since_epoch(result->created_at));
+      // Serialized once, without the seq: each recipient's frame is its seq
+      // plus these bytes (encode_delivery_frame).
+      auto fields = std::make_shared<Bytes>(delivery->ByteSizeLong());
+      delivery->SerializeToArray(fields->data(), static_cast<int>(fields->size()));
+      deliver(result->queued, fields);
     }
     store_ops_in_flight_.fetch_sub(1);
   });
@@ -631,7 +741,7 @@ void RelayService::ack(const std::shared_ptr<Connection>& connection, const pb::
   // it has not seen.
   std::int64_t up_to = std::min(frame.ack().up_to_seq(), connection->sent_seq);
   if (up_to <= 0) return;
-  while (!connection->in_flight.empty() && connection->in_flight.front() <= up_to) connection->in_flight.pop_front();
+  while (!connection->in_flight.empty() && connection->in_flight.front() <= up_to) (void)connection->in_flight.pop_front();
   store_ops_in_flight_.fetch_add(1);
   store_.ack_async(connection->device_id, up_to, [this, connection](ErrorOr<std::int64_t> result) {
     if (!result)
@@ -640,7 +750,7 @@ void RelayService::ack(const std::shared_ptr<Connection>& connection, const pb::
   });
   // The window opened: push what waits (acked entries are at or below
   // sent_seq, so the fetch never returns them even before the delete commits).
-  wake(connection);
+  if (connection->backlog) wake(connection);
 }
 
 void RelayService::upload_attachment(Connection& connection, const pb::ClientFrame& frame) {

@@ -25,6 +25,13 @@ class ServerFrame;
 
 namespace pmos::server {
 
+// The bytes of ServerFrame{delivery} for one recipient. `delivery_fields` is
+// a Delivery serialized without its seq (field 1), built once per message
+// and shared by its recipients; the result is what serializing the whole
+// frame with that seq gives, without copying and re-encoding the message per
+// recipient.
+Bytes encode_delivery_frame(std::int64_t seq, BytesView delivery_fields);
+
 struct RelayConfig {
   std::size_t workers = 2;
   // Deliveries sent to one connection and not yet acked. The relay stops
@@ -60,8 +67,14 @@ struct RelayConfig {
 // Per connection, requests are handled one after another on a worker pool
 // (store calls block; WebSocket callbacks must not), while writes go through
 // the store's group commit asynchronously, so one device can pipeline sends.
+// Sends and acks, which never block, run on the connection's I/O thread
+// when nothing of that connection is queued or running, and a committed
+// message with few recipients is pushed to idle ones on the store's writer
+// thread (a large fan-out goes to the workers): a 1:1 send crosses threads
+// only to the writer and back.
 // Deliveries are pushed from the device's durable queue, in sequence order,
-// at most RelayConfig::delivery_window unacked at a time.
+// at most RelayConfig::delivery_window unacked at a time; an ack reads the
+// queue again only if something was held back.
 //
 // Thread-safe. The store must outlive the service. Shut down in this order:
 // net::Server::shutdown, RelayService::shutdown, then destroy the store.
@@ -109,6 +122,9 @@ class RelayService {
   std::shared_ptr<Connection> find(std::uint64_t session_id) const;
   // Runs `task` after the connection's earlier tasks, on a worker.
   void run_serial(const std::shared_ptr<Connection>& connection, std::function<void()> task);
+  // The same, but runs `task` on the calling thread when the connection has
+  // nothing queued or running. Only for tasks that never block.
+  void run_serial_here(const std::shared_ptr<Connection>& connection, std::function<void()> task);
   void drain(const std::shared_ptr<Connection>& connection);
   // Schedules a push of the device's queue to this connection.
   void wake(const std::shared_ptr<Connection>& connection);
@@ -117,8 +133,9 @@ class RelayService {
   void pump(Connection& connection);
   // After a send: pushes the message to the recipients' connections on this
   // node (push_one), and has other nodes wake theirs.
-  void deliver(const std::vector<store::QueuedFor>& queued, const std::shared_ptr<const relay::v1::ServerFrame>& delivery);
-  void push_one(const std::shared_ptr<Connection>& connection, std::int64_t seq, const relay::v1::ServerFrame& delivery);
+  // `delivery_fields`: see encode_delivery_frame.
+  void deliver(const std::vector<store::QueuedFor>& queued, const std::shared_ptr<const Bytes>& delivery_fields);
+  void push_one(const std::shared_ptr<Connection>& connection, std::int64_t seq, const Bytes& delivery_fields);
 
   void handle(const std::shared_ptr<Connection>& connection, const relay::v1::ClientFrame& frame);
   void respond(Connection& connection, const relay::v1::Response& response);

@@ -75,6 +75,22 @@ struct TestCa {
   }
 };
 
+// What either CA must do for a device's key: the certificate it issues for
+// `csr` names alice's device 0123abcd, and as an MLS credential it passes the
+// validator with `key` and is refused with `other` (a key of the same kind).
+void expect_credential_accepted(TestCa& ca, const std::string& csr, BytesView key, BytesView other) {
+  Bytes der = certificate_der(ca.issue(csr, "alice", "0123abcd")).value();
+  auto org = OrgCa::from_pem(pem_of(ca.cert.get())).value();
+  auto name = org->verify(der, key);
+  ASSERT_TRUE(name.has_value()) << name.error().to_string();
+  EXPECT_EQ(name->user_id, "alice");
+  EXPECT_EQ(name->device_id, "0123abcd");
+  auto validator = OrgCa::validator(org);
+  mls::Credential credential{mls::X509Credential{{mls::Certificate{der}}}};
+  EXPECT_TRUE(validator(credential, key).has_value());
+  EXPECT_FALSE(validator(credential, other).has_value());
+}
+
 TEST(Identity, DeviceCertificateVerifiesAgainstTheOrgCa) {
   auto suite = crypto::CipherSuite::from_id(1).value();
   auto key = suite.signature().generate().value();
@@ -82,21 +98,10 @@ TEST(Identity, DeviceCertificateVerifiesAgainstTheOrgCa) {
   ASSERT_TRUE(pem.has_value()) << pem.error().to_string();
   EXPECT_NE(std::string(as_string(pem->key_pem.view())).find("PRIVATE KEY"), std::string::npos);
   TestCa ca;
-  std::string cert = ca.issue(pem->csr_pem, "alice", "0123abcd");
-  Bytes der = certificate_der(cert).value();
-  auto org = OrgCa::from_pem(pem_of(ca.cert.get())).value();
-  auto name = org->verify(der, key.public_key().bytes());
-  ASSERT_TRUE(name.has_value()) << name.error().to_string();
-  EXPECT_EQ(name->user_id, "alice");
-  EXPECT_EQ(name->device_id, "0123abcd");
-
-  // The MLS validator: the credential with this cert and its key passes.
-  auto validator = OrgCa::validator(org);
-  mls::Credential credential{mls::X509Credential{{mls::Certificate{der}}}};
-  EXPECT_TRUE(validator(credential, key.public_key().bytes()).has_value());
-  // Another key with the same certificate: refused.
   auto other = suite.signature().generate().value();
-  EXPECT_FALSE(validator(credential, other.public_key().bytes()).has_value());
+  expect_credential_accepted(ca, pem->csr_pem, key.public_key().bytes(), other.public_key().bytes());
+  auto org = OrgCa::from_pem(pem_of(ca.cert.get())).value();
+  auto validator = OrgCa::validator(org);
   // A basic credential: refused.
   EXPECT_FALSE(validator(mls::Credential{mls::BasicCredential{to_bytes("alice")}}, key.public_key().bytes()).has_value());
   // A certificate from another CA: refused.
@@ -153,18 +158,10 @@ TEST(Identity, Sm2CredentialVerifiesAgainstTheSm2CaUnderTheDefaultIdOnly) {
   auto key = crypto::sm2_sm3().generate().value();
   std::string csr = credential_csr_pem(key).value();
   TestCa ca(true);
+  auto other = crypto::sm2_sm3().generate().value();
+  expect_credential_accepted(ca, csr, key.public_key().bytes(), other.public_key().bytes());
   auto org = OrgCa::from_pem(pem_of(ca.cert.get())).value();
   Bytes der = certificate_der(ca.issue(csr, "alice", "0123abcd")).value();
-  auto name = org->verify(der, key.public_key().bytes());
-  ASSERT_TRUE(name.has_value()) << name.error().to_string();
-  EXPECT_EQ(name->user_id, "alice");
-  EXPECT_EQ(name->device_id, "0123abcd");
-  auto validator = OrgCa::validator(org);
-  mls::Credential credential{mls::X509Credential{{mls::Certificate{der}}}};
-  EXPECT_TRUE(validator(credential, key.public_key().bytes()).has_value());
-  // Another SM2 key with this certificate: refused.
-  auto other = crypto::sm2_sm3().generate().value();
-  EXPECT_FALSE(validator(credential, other.public_key().bytes()).has_value());
   // Signed under the empty ID (OpenSSL 3.0's default): refused.
   Bytes empty_id = certificate_der(ca.issue(csr, "alice", "0123abcd", "")).value();
   EXPECT_FALSE(org->verify(empty_id, key.public_key().bytes()).has_value());

@@ -8,6 +8,7 @@
 // on tmpfs an fsync costs nothing).
 
 #include <benchmark/benchmark.h>
+#include <malloc.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -17,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "pg_throwaway.h"
 #include "pmos/store/relay_store.h"
@@ -39,10 +41,9 @@ struct Setup {
 // One store per configuration, kept for the whole run.
 std::map<std::string, Setup> g_setups;
 
-Setup* setup_for(Backend backend, bool group_commit, benchmark::State& state) {
-  std::string key = std::string(to_string(backend)) + (group_commit ? "-group" : "-single");
-  auto it = g_setups.find(key);
-  if (it != g_setups.end()) return &it->second;
+// A fresh relay store named `key` (its own SQLite file or PostgreSQL schema).
+std::unique_ptr<RelayStore> open_store(Backend backend, bool group_commit, const std::string& key,
+                                       benchmark::State& state) {
   RelayStoreConfig config;
   config.database.backend = backend;
   if (backend == Backend::kSqlite) {
@@ -50,7 +51,7 @@ Setup* setup_for(Backend backend, bool group_commit, benchmark::State& state) {
   } else {
     if (g_postgres == nullptr) {
       state.SkipWithError("no PostgreSQL cluster");
-      return nullptr;
+      return {};
     }
     // Each configuration in its own schema, so that their tables do not
     // share pages and locks.
@@ -60,14 +61,14 @@ Setup* setup_for(Backend backend, bool group_commit, benchmark::State& state) {
     auto database = Database::create(admin);
     if (!database.has_value()) {
       state.SkipWithError("cannot connect");
-      return nullptr;
+      return {};
     }
     std::string name = "bench_" + key.substr(key.find('-') + 1);
     auto schema = (*database)->begin_write();
     if (!schema.has_value() || !schema->execute_script("CREATE SCHEMA " + name).has_value() ||
         !schema->commit().has_value()) {
       state.SkipWithError("cannot create a schema");
-      return nullptr;
+      return {};
     }
     config.database.location = g_postgres->conninfo();
     config.database.location += " options='-c search_path=" + name + "'";
@@ -77,10 +78,19 @@ Setup* setup_for(Backend backend, bool group_commit, benchmark::State& state) {
   auto store = RelayStore::create(config);
   if (!store.has_value()) {
     state.SkipWithError(("cannot open: " + last_error_detail()).c_str());
-    return nullptr;
+    return {};
   }
+  return std::move(store).release_value();
+}
+
+Setup* setup_for(Backend backend, bool group_commit, benchmark::State& state) {
+  std::string key = std::string(to_string(backend)) + (group_commit ? "-group" : "-single");
+  auto it = g_setups.find(key);
+  if (it != g_setups.end()) return &it->second;
+  std::unique_ptr<RelayStore> store = open_store(backend, group_commit, key, state);
+  if (store == nullptr) return nullptr;
   Setup setup;
-  setup.store = std::move(store).release_value();
+  setup.store = std::move(store);
   for (int i = 0; i < 64; ++i) {
     std::string id = "sender-" + std::to_string(i);
     (void)setup.store->add_device(Device{id, "u", pmos::to_bytes(id), false});
@@ -159,6 +169,83 @@ void BM_DurableEnqueueAsync(benchmark::State& state, Backend backend) {
   state.SetItemsProcessed(state.iterations() * kInFlight);
 }
 
+// What the relay does for 1:1 chat, whole: 100 pairs of devices, each
+// delivery a durable send and then the recipient's ack of it, with 512
+// deliveries in flight at once (as from 200 connected devices). Reports the
+// process's CPU time per delivery: the group commit writer's cost (this
+// thread only waits).
+void BM_RelayPairs(benchmark::State& state, Backend backend) {
+  std::string key = std::string(to_string(backend)) + "-pairs";
+  Setup* setup = nullptr;
+  if (auto it = g_setups.find(key); it != g_setups.end()) {
+    setup = &it->second;
+  } else {
+    std::unique_ptr<RelayStore> store = open_store(backend, /*group_commit=*/true, key, state);
+    if (store == nullptr) return;
+    Setup pairs;
+    pairs.store = std::move(store);
+    for (int i = 0; i < 200; ++i) {
+      std::string id = "device-" + std::to_string(i);
+      (void)pairs.store->add_device(Device{id, "u", pmos::to_bytes(id), false});
+      pairs.senders.push_back(id);
+    }
+    for (std::size_t i = 0; i < pairs.senders.size(); i += 2) {
+      std::vector<std::string> members = {pairs.senders[i], pairs.senders[i + 1]};
+      (void)pairs.store->create_group(pmos::to_bytes("pair-" + std::to_string(i)), members);
+    }
+    setup = &g_setups.emplace(key, std::move(pairs)).first->second;
+  }
+  constexpr int kInFlight = 512;
+  std::mutex mutex;
+  std::condition_variable done;
+  timespec cpu_start{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_start);
+  for (auto _ : state) {
+    int pending = kInFlight;
+    bool failed = false;
+    auto finish = [&](bool ok) {
+      std::lock_guard lock(mutex);
+      if (!ok) failed = true;
+      if (--pending == 0) done.notify_one();
+    };
+    for (int i = 0; i < kInFlight; ++i) {
+      int pair = (i % 100) * 2;
+      bool forth = (i / 100) % 2 == 0;
+      const std::string& sender = setup->senders[static_cast<std::size_t>(pair + (forth ? 0 : 1))];
+      std::string receiver = setup->senders[static_cast<std::size_t>(pair + (forth ? 1 : 0))];
+      OutgoingMessage message;
+      message.group_id = pmos::to_bytes("pair-" + std::to_string(pair));
+      message.sender_device = sender;
+      message.body = Bytes(200, 0xab);
+      std::uint64_t id = g_next_id++;
+      message.message_id = Bytes(reinterpret_cast<const std::uint8_t*>(&id),
+                                 reinterpret_cast<const std::uint8_t*>(&id) + sizeof id);
+      setup->store->send_message_async(
+          std::move(message), [&, receiver](pmos::ErrorOr<SendResult> result) {
+            if (!result.has_value() || result->status != SendStatus::kQueued || result->queued.size() != 1) {
+              finish(false);
+              return;
+            }
+            setup->store->ack_async(receiver, result->queued[0].seq,
+                                    [&](pmos::ErrorOr<std::int64_t> acked) { finish(acked.has_value()); });
+          });
+    }
+    std::unique_lock lock(mutex);
+    done.wait(lock, [&] { return pending == 0; });
+    if (failed) {
+      state.SkipWithError("send or ack failed");
+      break;
+    }
+  }
+  timespec cpu_end{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_end);
+  double cpu_us = (static_cast<double>(cpu_end.tv_sec - cpu_start.tv_sec) * 1e6 +
+                   static_cast<double>(cpu_end.tv_nsec - cpu_start.tv_nsec) / 1e3);
+  state.SetItemsProcessed(state.iterations() * kInFlight);
+  state.counters["cpu_us_per_delivery"] =
+      cpu_us / static_cast<double>(std::max<std::int64_t>(1, state.iterations() * kInFlight));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -166,6 +253,10 @@ int main(int argc, char** argv) {
   std::string pattern = std::string(tmp != nullptr ? tmp : "/tmp") + "/pmos-store-bench.XXXXXX";
   if (mkdtemp(pattern.data()) == nullptr) return 1;
   g_directory = pattern;
+  // As pmos-server run does (docs/server.md): SQLite's page cache churn
+  // would otherwise be handed back to the kernel and faulted in again.
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
   auto cluster = testing::PgThrowaway::start(PMOS_SOURCE_DIR "/scripts/pg-throwaway");
   if (cluster.has_value()) g_postgres = std::move(cluster).release_value();
 
@@ -182,6 +273,10 @@ int main(int argc, char** argv) {
   for (Backend backend : {Backend::kSqlite, Backend::kPostgres}) {
     std::string name = std::string("DurableEnqueueAsync512/") + std::string(to_string(backend));
     benchmark::RegisterBenchmark(name.c_str(), BM_DurableEnqueueAsync, backend)->UseRealTime()->MinTime(2.0);
+  }
+  for (Backend backend : {Backend::kSqlite, Backend::kPostgres}) {
+    std::string name = std::string("RelayPairs512/") + std::string(to_string(backend));
+    benchmark::RegisterBenchmark(name.c_str(), BM_RelayPairs, backend)->UseRealTime()->MinTime(3.0);
   }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

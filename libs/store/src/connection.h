@@ -15,6 +15,16 @@
 
 namespace pmos::store::detail {
 
+// Makes commits durable that returned before the disk had them (see
+// Connection::defer_flush). flush() may run on another thread than the one
+// using the connection.
+class Flusher {
+ public:
+  virtual ~Flusher() = default;
+  // Every commit that returned before this call is durable when it returns.
+  virtual ErrorOr<void> flush() = 0;
+};
+
 // One connection of one back end. Used by one thread at a time (the pool
 // hands it out exclusively); it keeps its own prepared-statement cache.
 class Connection {
@@ -33,6 +43,11 @@ class Connection {
   virtual ErrorOr<std::int64_t> execute(std::string_view sql, std::span<const Param> params,
                                         std::vector<Row>* rows) = 0;
   virtual ErrorOr<void> execute_script(std::string_view sql) = 0;
+  // For the group commit writer: from now on COMMIT returns before the disk
+  // has the transaction, and the Flusher makes it durable, so that the next
+  // batch runs while the last one is being flushed. nullptr where the back
+  // end cannot split the two (PostgreSQL's COMMIT waits for its own flush).
+  virtual ErrorOr<std::unique_ptr<Flusher>> defer_flush() { return std::unique_ptr<Flusher>(); }
 };
 
 ErrorOr<std::unique_ptr<Connection>> open_sqlite(const DatabaseConfig& config);

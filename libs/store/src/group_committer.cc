@@ -19,6 +19,12 @@ void back_off(int attempt) {
 GroupCommitter::GroupCommitter(std::unique_ptr<Connection> connection, GroupCommitConfig config)
     : connection_(std::move(connection)), config_(config) {
   if (config_.max_batch == 0) config_.max_batch = 1;
+  if (config_.pipelined_flush) {
+    // Without a flusher every COMMIT stays durable on its own: slower, not wrong.
+    ErrorOr<std::unique_ptr<Flusher>> flusher = connection_->defer_flush();
+    if (flusher.has_value()) flusher_ = std::move(flusher).release_value();
+  }
+  if (flusher_) flush_thread_ = std::thread([this] { run_flusher(); });
   thread_ = std::thread([this] { run(); });
 }
 
@@ -29,6 +35,14 @@ GroupCommitter::~GroupCommitter() {
   }
   wake_.notify_one();
   thread_.join();
+  if (flush_thread_.joinable()) {
+    {
+      std::lock_guard lock(flush_mutex_);
+      writer_done_ = true;
+    }
+    flush_wake_.notify_one();
+    flush_thread_.join();
+  }
 }
 
 void GroupCommitter::submit(std::unique_ptr<WriteRequest> request) {
@@ -68,24 +82,94 @@ void GroupCommitter::run() {
 }
 
 void GroupCommitter::process(std::vector<Pending>& batch) {
-  ErrorOr<bool> outcome = false;
-  for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
-    outcome = try_batch(batch);
-    if (outcome.has_value() || outcome.error() != kDatabaseBusy) break;
-    back_off(attempt);
+  std::vector<Done> done;
+  done.reserve(batch.size());
+  auto record = [&](Pending& pending, ErrorOr<void> result) {
+    std::string detail = result.has_value() ? std::string() : last_error_detail();
+    done.push_back({std::move(pending.request), result, std::move(detail)});
+  };
+  std::optional<Error> broken;
+  if (flusher_) {
+    std::lock_guard lock(flush_mutex_);
+    broken = broken_;
   }
-  if (outcome.has_value() && outcome.value()) {
-    for (Pending& pending : batch) pending.request->complete({});
+  if (broken) {
+    set_error_detail("an earlier flush to disk failed; restart the server");
+    for (Pending& pending : batch) record(pending, *broken);
+  } else {
+    ErrorOr<bool> outcome = false;
+    for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
+      outcome = try_batch(batch);
+      if (outcome.has_value() || outcome.error() != kDatabaseBusy) break;
+      back_off(attempt);
+    }
+    if (outcome.has_value() && outcome.value()) {
+      for (Pending& pending : batch) record(pending, {});
+    } else if (!outcome.has_value() && batch.size() == 1) {
+      record(batch[0], outcome.error());
+    } else {
+      // One request failed (or the batch could not commit): isolate it, so
+      // that the others are not refused for its sake. Requests are
+      // re-runnable by contract (WriteRequest).
+      for (Pending& pending : batch) {
+        ErrorOr<void> result = run_alone(pending);
+        record(pending, result);
+      }
+    }
+  }
+  if (!flusher_) {
+    finish(done);
     return;
   }
-  if (!outcome.has_value() && batch.size() == 1) {
-    batch[0].request->complete(outcome.error());
-    return;
+  {
+    std::lock_guard lock(flush_mutex_);
+    for (Done& d : done) to_flush_.push_back(std::move(d));
   }
-  // One request failed (or the batch could not commit): isolate it, so that
-  // the others are not refused for its sake. Requests are re-runnable by
-  // contract (WriteRequest).
-  for (Pending& pending : batch) run_alone(pending);
+  flush_wake_.notify_one();
+}
+
+void GroupCommitter::run_flusher() {
+  std::vector<Done> done;
+  for (;;) {
+    {
+      std::unique_lock lock(flush_mutex_);
+      flush_wake_.wait(lock, [&] { return writer_done_ || !to_flush_.empty(); });
+      if (to_flush_.empty()) return;  // the writer is gone and nothing is left
+      done.swap(to_flush_);
+    }
+    // Everything in `done` committed before this flush starts. After a
+    // failed flush none is flushed again: a later fsync can succeed over
+    // pages the failed one dropped, and WAL recovery stops at the first lost
+    // frame, so "durable" would be a lie for everything after it.
+    std::optional<Error> broken;
+    {
+      std::lock_guard lock(flush_mutex_);
+      broken = broken_;
+    }
+    ErrorOr<void> flushed = broken ? ErrorOr<void>(*broken) : flusher_->flush();
+    if (!flushed.has_value()) {
+      {
+        std::lock_guard lock(flush_mutex_);
+        broken_ = flushed.error();
+      }
+      for (Done& d : done) {
+        if (d.result.has_value()) {
+          d.result = flushed.error();
+          d.detail = "the commit may not be on disk: " + flushed.error().to_string();
+        }
+      }
+    }
+    finish(done);
+    done.clear();
+  }
+}
+
+void GroupCommitter::finish(std::vector<Done>& done) {
+  for (Done& d : done) {
+    // The request reads the driver's message from this thread's slot.
+    if (!d.result.has_value()) set_error_detail(d.detail);
+    d.request->complete(d.result);
+  }
 }
 
 ErrorOr<bool> GroupCommitter::try_batch(std::vector<Pending>& batch) {
@@ -107,7 +191,7 @@ ErrorOr<bool> GroupCommitter::try_batch(std::vector<Pending>& batch) {
   return true;
 }
 
-void GroupCommitter::run_alone(Pending& pending) {
+ErrorOr<void> GroupCommitter::run_alone(Pending& pending) {
   ErrorOr<void> result;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     result = [&]() -> ErrorOr<void> {
@@ -125,7 +209,7 @@ void GroupCommitter::run_alone(Pending& pending) {
     if (result.has_value() || result.error() != kDatabaseBusy) break;
     back_off(attempt);
   }
-  pending.request->complete(result);
+  return result;
 }
 
 }  // namespace pmos::store::detail

@@ -92,9 +92,27 @@ constexpr std::string_view kV2 = R"sql(
 CREATE INDEX attachments_by_owner ON attachments (owner_device, expires_at);
 )sql";
 
+// The queue is written and read by (device_id, seq) alone: on SQLite one
+// B-tree keyed by it (WITHOUT ROWID) instead of a table plus the key's index,
+// and no index by message, so that a queued message and its ack touch one
+// tree each instead of three. Retention finds a message's entries by
+// scanning the queue, which holds only what is not acked yet.
+constexpr std::string_view kV3 = R"sql(
+CREATE TABLE queue_v3 (
+  device_id TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  message_id BIGINT NOT NULL,
+  PRIMARY KEY (device_id, seq)
+) {without_rowid};
+INSERT INTO queue_v3 (device_id, seq, message_id) SELECT device_id, seq, message_id FROM queue;
+DROP TABLE queue;
+ALTER TABLE queue_v3 RENAME TO queue;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "relay: devices, tokens, key packages, groups, queues, attachments", kV1},
     {2, "relay: attachments by owner (quotas)", kV2},
+    {3, "relay: queue keyed by device and sequence only", kV3},
 };
 
 }  // namespace

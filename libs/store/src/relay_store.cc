@@ -519,7 +519,7 @@ ErrorOr<ExpiryReport> RelayStore::expire() {
   report.messages = TRY(transaction.execute("DELETE FROM messages WHERE created_at < ?", {cutoff}));
   report.bodies_released = TRY(transaction.execute(
       "UPDATE messages SET body = NULL WHERE body IS NOT NULL "
-      "AND NOT EXISTS (SELECT 1 FROM queue WHERE queue.message_id = messages.id)"));
+      "AND id NOT IN (SELECT message_id FROM queue)"));
   report.attachments = TRY(transaction.execute("DELETE FROM attachments WHERE expires_at <= ?", {now}));
   report.tokens = TRY(transaction.execute("DELETE FROM enrollment_tokens WHERE expires_at <= ?", {now}));
   TRY(transaction.commit());

@@ -104,6 +104,57 @@ TEST_P(MigrationTest, RelayStoreRefusesANewerSchema) {
   EXPECT_EQ(refused.error(), kSchemaTooNew);
 }
 
+// Version 3 rebuilt the queue table: entries queued before it stay, in order,
+// and fetch, ack and sends after it work on them.
+TEST_P(MigrationTest, RelayQueueSurvivesTheQueueRebuild) {
+  auto history = RelayStore::migrations();
+  ASSERT_GE(history.size(), 3u);
+  ASSERT_EQ(history[2].version, 3);
+  {
+    ASSERT_OK_AND_ASSIGN(auto database, Database::create(database_config()));
+    ASSERT_OK_AND_ASSIGN(auto version, migrate(*database, history.first(2)));
+    ASSERT_EQ(version, 2);
+    ASSERT_OK_AND_ASSIGN(auto transaction, database->begin_write());
+    // Bound parameters: blobs must be blobs on both back ends.
+    ASSERT_OK(transaction.execute("INSERT INTO mls_groups (id, epoch, created_at) VALUES (?, 0, 0)", {to_bytes("g")}));
+    for (const char* device : {"a", "b"}) {
+      ASSERT_OK(transaction.execute(
+          "INSERT INTO devices (id, user_id, certificate_fingerprint, revoked, next_seq, created_at) "
+          "VALUES (?, 'u', ?, 0, ?, 0)",
+          {device, to_bytes(device), std::string_view(device) == "b" ? 2 : 0}));
+      ASSERT_OK(transaction.execute("INSERT INTO mls_group_members (group_id, device_id) VALUES (?, ?)",
+                                    {to_bytes("g"), device}));
+    }
+    for (int i : {1, 2}) {
+      ASSERT_OK_AND_ASSIGN(auto inserted, transaction.query_row(
+          "INSERT INTO messages (sender_device, client_id, group_id, kind, epoch, body, created_at) "
+          "VALUES ('a', ?, ?, 0, 0, ?, 0) RETURNING id",
+          {to_bytes("c" + std::to_string(i)), to_bytes("g"), to_bytes(i == 1 ? "one" : "two")}));
+      ASSERT_OK(transaction.execute("INSERT INTO queue (device_id, seq, message_id) VALUES ('b', ?, ?)",
+                                    {i, inserted->int64(0)}));
+    }
+    ASSERT_OK(transaction.commit());
+  }
+  ASSERT_OK_AND_ASSIGN(auto store, RelayStore::create(relay_config()));
+  ASSERT_OK_AND_ASSIGN(auto version, schema_version(store->database()));
+  EXPECT_EQ(version, history.back().version);
+  ASSERT_OK_AND_ASSIGN(auto queued, store->fetch("b", 0, 10));
+  ASSERT_EQ(queued.size(), 2u);
+  EXPECT_EQ(queued[0].seq, 1);
+  EXPECT_EQ(queued[1].seq, 2);
+  EXPECT_EQ(queued[1].body, to_bytes("two"));
+  OutgoingMessage message{to_bytes("g"), "a", to_bytes("c3"), MessageKind::kApplication, 0, to_bytes("three")};
+  ASSERT_OK_AND_ASSIGN(auto sent, store->send_message(message));
+  ASSERT_EQ(sent.status, SendStatus::kQueued);
+  ASSERT_EQ(sent.queued.size(), 1u);
+  EXPECT_EQ(sent.queued[0].seq, 3);
+  ASSERT_OK_AND_ASSIGN(auto acked, store->ack("b", 2));
+  EXPECT_EQ(acked, 2);
+  ASSERT_OK_AND_ASSIGN(auto left, store->fetch("b", 0, 10));
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].body, to_bytes("three"));
+}
+
 PMOS_STORE_BACKENDS(MigrationTest);
 
 }  // namespace

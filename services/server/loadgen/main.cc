@@ -152,6 +152,7 @@ struct Stats {
   std::uint64_t refused = 0;   // any other answer
   std::uint64_t delivered = 0;
   std::uint64_t backpressure = 0;  // sends skipped: the connection's queue was full
+  std::uint64_t closed = 0;        // connections that ended (e.g. closed by the server as slow consumers)
   std::vector<std::uint32_t> latency_us;
   bool measuring = false;
 };
@@ -268,6 +269,7 @@ asio::awaitable<void> read_loop(std::shared_ptr<Connection> connection, Stats* s
     }
   }
   connection->open = false;
+  ++stats->closed;
 }
 
 // ---- the send template of one member
@@ -312,6 +314,9 @@ void send_one(const std::shared_ptr<Connection>& connection, std::uint64_t run_i
 
 struct Worker {
   asio::io_context io{1};
+  // Keeps run() going when every connection has ended (a server past
+  // saturation closes slow consumers): the main thread still posts to it.
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   std::vector<std::shared_ptr<Connection>> connections;
   Stats stats;
   std::thread thread;
@@ -509,6 +514,7 @@ int run_load(const Settings& settings, ssl::context& context, tcp::endpoint serv
         total.refused += w->stats.refused;
         total.delivered += w->stats.delivered;
         total.backpressure += w->stats.backpressure;
+        total.closed += w->stats.closed;
         --pending;
       });
     }
@@ -559,6 +565,7 @@ int run_load(const Settings& settings, ssl::context& context, tcp::endpoint serv
       {"deliveries_per_s", static_cast<double>(after.delivered - before.delivered) / seconds},
       {"refused", after.refused - before.refused},
       {"backpressure_skips", after.backpressure - before.backpressure},
+      {"connections_closed", after.closed},
       // Server CPU (user + system) per delivery, in microseconds: -1 without --server-pid.
       {"server_cpu_us_per_delivery",
        cpu_before < 0 || cpu_after < 0 || after.delivered == before.delivered

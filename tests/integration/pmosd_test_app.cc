@@ -2,7 +2,8 @@
 // sandbox run`) and exercises the broker through the header-only client.
 // Reads "HOST ALLOWED_PORT DENIED_PORT MODE" from /app/endpoints.txt and
 // prints one line per check; exits 0 only if every check came out as the
-// sandbox promises ("linger" mode: then waits to be stopped). Built without sanitizers: it runs where ptrace (LeakSanitizer) is
+// sandbox promises ("linger" mode: then waits to be stopped; "orphan" mode:
+// leaves a child behind that would run for minutes). Built without sanitizers: it runs where ptrace (LeakSanitizer) is
 // forbidden, and it must stay a plain program like any vetted app.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -69,6 +70,10 @@ int main() {
     std::printf("lingering\n");
     std::fflush(stdout);
     ::sleep(600);
+  }
+  if (mode == "orphan" && ::fork() == 0) {
+    ::sleep(600);  // dies with the sandbox's reaper, when the main process exits
+    ::_exit(0);
   }
   return good ? 0 : 3;
 }

@@ -219,7 +219,8 @@ AuditLog::AuditLog(std::string head_path, UniqueFd log_fd, crypto::PrivateKey ke
       key_(std::move(key)),
       clock_ms_(clock_ms ? clock_ms : system_clock_ms),
       count_(count),
-      last_(last) {}
+      last_(last),
+      head_count_(count) {}
 
 ErrorOr<std::unique_ptr<AuditLog>> AuditLog::open(std::string log_path, std::string head_path,
                                                  crypto::PrivateKey device_key, std::uint64_t (*clock_ms)()) {
@@ -250,8 +251,7 @@ ErrorOr<std::unique_ptr<AuditLog>> AuditLog::open(std::string log_path, std::str
   // stopped the head update).
   {
     std::lock_guard lock(log->mutex_);
-    AuditHead head{count, last, TRY(crypto::ed25519().sign(log->key_, audit_head_message(count, last)))};
-    TRY(write_file_atomic(log->head_path_, tls::encode(head), 0644));
+    TRY(log->write_head());
   }
   if (torn > 0)
     TRY(log->append(AuditEvent::kSystem, "",
@@ -260,7 +260,7 @@ ErrorOr<std::unique_ptr<AuditLog>> AuditLog::open(std::string log_path, std::str
   return log;
 }
 
-ErrorOr<void> AuditLog::append(AuditEvent event, std::string_view app_id, std::string_view detail) {
+ErrorOr<void> AuditLog::append(AuditEvent event, std::string_view app_id, std::string_view detail, Head head) {
   std::lock_guard lock(mutex_);
   AuditEntry entry;
   entry.body.sequence = count_;
@@ -278,8 +278,20 @@ ErrorOr<void> AuditLog::append(AuditEvent event, std::string_view app_id, std::s
   // below fails (open() accepts valid entries past the head).
   last_ = entry_hash(entry);
   count_ += 1;
+  if (head == Head::kLater) return {};
+  return write_head();
+}
+
+ErrorOr<void> AuditLog::update_head() {
+  std::lock_guard lock(mutex_);
+  if (head_count_ == count_) return {};
+  return write_head();
+}
+
+ErrorOr<void> AuditLog::write_head() {
   AuditHead head{count_, last_, TRY(crypto::ed25519().sign(key_, audit_head_message(count_, last_)))};
   TRY(write_file_atomic(head_path_, tls::encode(head), 0644));
+  head_count_ = count_;
   return {};
 }
 

@@ -142,9 +142,13 @@ ErrorOr<ControlResponse> control_call(const std::string& socket_path, const Cont
   if (!socket) return Error::system("socket", errno);
   if (::connect(socket.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0)
     return Error::system("connect", errno);
-  TRY(send_frame(socket.get(), tls::encode(request), pass_fd));
-  Bytes body = TRY(receive_frame(socket.get(), nullptr));
-  return decode_control_response(body);
+  ErrorOr<void> sent = send_frame(socket.get(), tls::encode(request), pass_fd);
+  // pmosd may refuse a connection (wrong peer uid) before reading anything
+  // and close it; its answer is still there to read, and says why.
+  if (!sent.has_value() && sent.error().errno_code() != EPIPE) return sent.error();
+  ErrorOr<Bytes> body = receive_frame(socket.get(), nullptr);
+  if (!body.has_value()) return sent.has_value() ? body.error() : sent.error();
+  return decode_control_response(*body);
 }
 
 }  // namespace pmos::device

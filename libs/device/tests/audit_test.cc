@@ -196,6 +196,45 @@ TEST_F(AuditTest, ValidEntriesPastTheHeadAreAccepted) {
   EXPECT_EQ(result->unsigned_by_head, 1u);
 }
 
+TEST_F(AuditTest, AHeadUpdateCanFollowTheEntry) {
+  auto log = AuditLog::open(log_path(), head_path(), key_, fixed_clock);
+  ASSERT_TRUE(log.has_value());
+  Bytes head_before = read_file(head_path()).value();
+  // The entry is in the log at once, the head still names the one before.
+  ASSERT_TRUE((*log)->append(AuditEvent::kLaunch, "org.agency.notes", "launch", AuditLog::Head::kLater));
+  ASSERT_TRUE((*log)->append(AuditEvent::kExit, "org.agency.notes", "exit", AuditLog::Head::kLater));
+  EXPECT_EQ(read_file(head_path()).value(), head_before);
+  auto result = verify_audit(read_file(log_path()).value(), read_file(head_path()).value(), key_.public_key());
+  ASSERT_TRUE(result.has_value()) << result.error().to_string();
+  EXPECT_EQ(result->entries, 7u);
+  EXPECT_EQ(result->unsigned_by_head, 2u);
+  // Then the head vouches for both; a second update has nothing to do.
+  ASSERT_TRUE((*log)->update_head());
+  Bytes head_after = read_file(head_path()).value();
+  EXPECT_NE(head_after, head_before);
+  ASSERT_TRUE((*log)->update_head());
+  EXPECT_EQ(read_file(head_path()).value(), head_after);
+  result = verify_audit(read_file(log_path()).value(), head_after, key_.public_key());
+  ASSERT_TRUE(result.has_value()) << result.error().to_string();
+  EXPECT_EQ(result->unsigned_by_head, 0u);
+  // An ordinary append brings a lagging head along too.
+  ASSERT_TRUE((*log)->append(AuditEvent::kLaunch, "org.agency.notes", "launch", AuditLog::Head::kLater));
+  ASSERT_TRUE((*log)->append(AuditEvent::kExit, "org.agency.notes", "exit"));
+  result = verify_audit(read_file(log_path()).value(), read_file(head_path()).value(), key_.public_key());
+  ASSERT_TRUE(result.has_value()) << result.error().to_string();
+  EXPECT_EQ(result->entries, 9u);
+  EXPECT_EQ(result->unsigned_by_head, 0u);
+  // Reopened with the head behind (pmosd stopped before its update): brought up to date.
+  ASSERT_TRUE((*log)->append(AuditEvent::kExit, "org.agency.notes", "last", AuditLog::Head::kLater));
+  log->reset();
+  auto reopened = AuditLog::open(log_path(), head_path(), key_, fixed_clock);
+  ASSERT_TRUE(reopened.has_value()) << reopened.error().to_string();
+  result = verify_audit(read_file(log_path()).value(), read_file(head_path()).value(), key_.public_key());
+  ASSERT_TRUE(result.has_value()) << result.error().to_string();
+  EXPECT_EQ(result->entries, 10u);
+  EXPECT_EQ(result->unsigned_by_head, 0u);
+}
+
 TEST_F(AuditTest, AnotherDevicesKeyFails) {
   crypto::PrivateKey other = pkg::testing::new_key();
   EXPECT_FALSE(verify_audit(log_bytes_, head_bytes_, other.public_key()).has_value());

@@ -259,10 +259,13 @@ Cgroup::~Cgroup() {
   dir_fd_.reset();
   for (const std::string& dir : {first_dir_, second_dir_}) {
     if (dir.empty()) continue;
-    // The last processes can take a moment to leave after the reaper is reaped.
-    for (int attempt = 0; attempt < 200; ++attempt) {
+    // The last processes can take a moment to leave after the reaper is
+    // reaped (longer on a busy machine): up to about two seconds.
+    long pause_ns = 1'000'000;
+    for (long waited_ns = 0; waited_ns < 2'000'000'000; waited_ns += pause_ns) {
       if (rmdir(dir.c_str()) == 0 || errno != EBUSY) break;
-      timespec pause{0, 1'000'000};
+      if (waited_ns > 20'000'000) pause_ns = 20'000'000;
+      timespec pause{0, pause_ns};
       nanosleep(&pause, nullptr);
     }
   }

@@ -93,8 +93,9 @@ struct ChildPlan {
   // A thread moving itself skips the global lock whose write side waits for
   // an RCU grace period (milliseconds) when the launcher moves a pid.
   int cgroup_tasks_fds[2] = {-1, -1};
-  // Sandbox::prepare(): once confined, the reaper writes 'r' on `go` and waits
-  // for 's' before it forks the app (anything else, or EOF: it exits).
+  // Sandbox::prepare(): once confined, the reaper forks the app's process and
+  // writes 'r' on `go`; that process waits for 's' on `go` before its exec
+  // (anything else, or EOF: it exits, and the reaper with it).
   bool park_before_app = false;
   int go_parent_end = -1;
   int error_fd = -1;

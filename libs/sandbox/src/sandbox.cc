@@ -811,42 +811,76 @@ Sandbox::Sandbox(pid_t pid, UniqueFd pidfd, UniqueFd status_fd, std::unique_ptr<
       isolation_(isolation) {}
 
 Sandbox::~Sandbox() {
-  if (exit_status_) return;
+  if (reaped_) return;
   (void)kill();
   (void)wait();
 }
 
 ErrorOr<void> Sandbox::kill() {
-  if (exit_status_) return {};
-  // Killing pid 1 of the namespace takes every process in it.
+  // Killing pid 1 of the namespace takes every process in it. The pidfd stays
+  // open until destruction, so this is safe while another thread waits: once
+  // the reaper is reaped the signal just finds no one (ESRCH).
   if (send_kill(pidfd_.get()) != 0 && errno != ESRCH) return Error::system("sandbox: pidfd_send_signal", errno);
   return {};
 }
 
-ErrorOr<ExitStatus> Sandbox::wait() {
+namespace {
+
+ExitStatus from_wait_status(int status) {
+  if (WIFSIGNALED(status)) return {ExitStatus::Kind::kSignaled, WTERMSIG(status)};
+  return {ExitStatus::Kind::kExited, WEXITSTATUS(status)};
+}
+
+}  // namespace
+
+ErrorOr<ExitStatus> Sandbox::wait_app() {
   if (exit_status_) return *exit_status_;
+  // Parked, the app would never exit: the caller meant start() first.
+  if (go_) return Error::invalid_argument("sandbox: a prepared sandbox has to be started before its app can end");
+  // The reaper writes the app's wait status the moment it reaps the app,
+  // before it exits; its exit then takes the namespaces down (the mount
+  // namespace waits for an RCU grace period), which the caller need not wait
+  // for. EOF: the reaper died without reporting (its write end closes when
+  // it dies, and nothing else holds one: the app's copy closed at its exec).
+  int status = 0;
+  ssize_t n;
+  do {
+    n = read(status_fd_.get(), &status, sizeof status);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(sizeof status)) return wait();
+  ExitStatus result = from_wait_status(status);
+  // The OOM killer acts before the process it kills is reaped, so whatever it
+  // did to the tree by the app's end is counted by now.
+  if (cgroup_) result.memory_limit_hit = cgroup_->memory_limit_hit();
+  exit_status_ = result;
+  return result;
+}
+
+ErrorOr<ExitStatus> Sandbox::wait() {
+  if (reaped_) return *exit_status_;
   siginfo_t info{};
   while (waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED) != 0) {
     if (errno != EINTR) return Error::system("sandbox: waitid", errno);
   }
-  ExitStatus result;
-  int status = 0;
-  // The reaper wrote the app's own status just before exiting; without it
-  // (killed from outside, or by the OOM killer) the reaper's status is the app's.
-  if (read(status_fd_.get(), &status, sizeof status) == static_cast<ssize_t>(sizeof status)) {
-    if (WIFSIGNALED(status)) result = {ExitStatus::Kind::kSignaled, WTERMSIG(status)};
-    else result = {ExitStatus::Kind::kExited, WEXITSTATUS(status)};
-  } else if (info.si_code == CLD_EXITED) {
-    result = {ExitStatus::Kind::kExited, info.si_status};
-  } else {
-    result = {ExitStatus::Kind::kSignaled, info.si_status};
+  if (!exit_status_) {
+    ExitStatus result;
+    int status = 0;
+    // The reaper wrote the app's own status just before exiting; without it
+    // (killed from outside, or by the OOM killer) the reaper's status is the app's.
+    if (read(status_fd_.get(), &status, sizeof status) == static_cast<ssize_t>(sizeof status)) {
+      result = from_wait_status(status);
+    } else if (info.si_code == CLD_EXITED) {
+      result = {ExitStatus::Kind::kExited, info.si_status};
+    } else {
+      result = {ExitStatus::Kind::kSignaled, info.si_status};
+    }
+    if (cgroup_) result.memory_limit_hit = cgroup_->memory_limit_hit();
+    exit_status_ = result;
   }
-  if (cgroup_) result.memory_limit_hit = cgroup_->memory_limit_hit();
   cgroup_.reset();  // every process is gone: the directories can go too
-  pidfd_.reset();
   status_fd_.reset();
-  exit_status_ = result;
-  return result;
+  reaped_ = true;
+  return *exit_status_;
 }
 
 ErrorOr<std::unique_ptr<LaunchPool>> LaunchPool::create(std::size_t size) {
@@ -898,17 +932,22 @@ void LaunchPool::refill_loop() {
   }
 }
 
+std::unique_ptr<detail::Stub> LaunchPool::take_stub(const SandboxSpec& spec) {
+  if (spec.policy.cgroup_limits == Requirement::kOff || !spec.cgroup_parent.empty()) return nullptr;
+  std::lock_guard lock(mutex_);
+  if (stubs_.empty()) return nullptr;
+  std::unique_ptr<detail::Stub> stub = std::move(stubs_.front());
+  stubs_.pop_front();
+  changed_.notify_all();
+  return stub;
+}
+
 ErrorOr<std::unique_ptr<Sandbox>> LaunchPool::launch(const SandboxSpec& spec) {
-  std::unique_ptr<detail::Stub> stub;
-  if (spec.policy.cgroup_limits != Requirement::kOff && spec.cgroup_parent.empty()) {
-    std::lock_guard lock(mutex_);
-    if (!stubs_.empty()) {
-      stub = std::move(stubs_.front());
-      stubs_.pop_front();
-      changed_.notify_all();
-    }
-  }
-  return Sandbox::launch_impl(spec, std::move(stub), false);
+  return Sandbox::launch_impl(spec, take_stub(spec), false);
+}
+
+ErrorOr<std::unique_ptr<Sandbox>> LaunchPool::prepare(const SandboxSpec& spec) {
+  return Sandbox::launch_impl(spec, take_stub(spec), true);
 }
 
 bool LaunchPool::wait_until_full(std::chrono::milliseconds timeout) {

@@ -138,9 +138,18 @@ class SandboxTest : public ::testing::Test {
     auto sandbox = launch(s);
     EXPECT_TRUE(sandbox.has_value()) << (sandbox.has_value() ? "" : sandbox.error().to_string());
     if (!sandbox.has_value()) return {ExitStatus::Kind::kExited, 99};
-    auto status = (*sandbox)->wait();
+    // The app's status first, then the whole tree: the same answer.
+    auto status = (*sandbox)->wait_app();
     EXPECT_TRUE(status.has_value());
-    return status.has_value() ? *status : ExitStatus{ExitStatus::Kind::kExited, 99};
+    EXPECT_FALSE((*sandbox)->finished());
+    auto at_the_end = (*sandbox)->wait();
+    EXPECT_TRUE(at_the_end.has_value());
+    EXPECT_TRUE((*sandbox)->finished());
+    if (!status.has_value() || !at_the_end.has_value()) return {ExitStatus::Kind::kExited, 99};
+    EXPECT_EQ(status->kind, at_the_end->kind);
+    EXPECT_EQ(status->code, at_the_end->code);
+    EXPECT_EQ(status->memory_limit_hit, at_the_end->memory_limit_hit);
+    return *status;
   }
 
   ExitStatus run_inside(std::vector<std::string> args) { return run(spec(std::move(args))); }
@@ -268,6 +277,59 @@ TEST_F(SandboxTest, KillTakesTheWholeTree) {
   auto status = (*sandbox)->wait();
   ASSERT_TRUE(status.has_value());
   EXPECT_TRUE(status->killed_by(SIGKILL)) << describe(*status);
+}
+
+// The app's status is known once the app has exited, before the rest of the
+// tree is gone: the sandbox is not finished (its reaper not reaped, its cgroup
+// still there) until wait(), which takes the process the app left behind.
+TEST_F(SandboxTest, AppStatusArrivesBeforeTheTreeIsGone) {
+  SandboxSpec s = spec({});
+  // The app leaves a child behind and exits a second later: time to read
+  // the reaper's cgroup while it lives (an exiting task shows the root).
+  s.argv = {"/bin/sh", "-c", "/bin/sleep 60 & /bin/sleep 1; exit 3"};
+  auto sandbox = Sandbox::launch(s);
+  ASSERT_TRUE(sandbox.has_value()) << sandbox.error().to_string();
+  Sandbox& box = **sandbox;
+  std::string pids_dir;
+  if (support_->cgroup == CgroupVersion::kV1) {
+    std::string own = cgroup_of(box.pid(), "pids");
+    ASSERT_NE(own.find("/pmos-"), std::string::npos) << own;
+    pids_dir = mountpoint_of("pids") + own;
+  }
+  auto status = box.wait_app();
+  ASSERT_TRUE(status.has_value()) << status.error().to_string();
+  EXPECT_TRUE(status->exited_with(3)) << describe(*status);
+  EXPECT_FALSE(box.finished());
+  EXPECT_EQ(::kill(box.pid(), 0), 0) << "the reaper was reaped by wait_app()";
+  if (!pids_dir.empty()) {
+    EXPECT_TRUE(fs::exists(pids_dir)) << "the cgroup went before the tree";
+  }
+  EXPECT_TRUE(box.kill().has_value());  // still allowed; the tree is going anyway
+  auto whole = box.wait();
+  ASSERT_TRUE(whole.has_value()) << whole.error().to_string();
+  EXPECT_TRUE(whole->exited_with(3)) << describe(*whole);
+  EXPECT_TRUE(box.finished());
+  EXPECT_NE(::kill(box.pid(), 0), 0);
+  if (!pids_dir.empty()) {
+    EXPECT_FALSE(fs::exists(pids_dir));
+  }
+  EXPECT_TRUE(box.kill().has_value());  // a reaped sandbox: nothing to do
+}
+
+// A reaper killed from outside (or by the OOM killer) writes no status: its
+// own is the app's, and wait_app() still returns. (From outside its pid
+// namespace only SIGKILL and SIGSTOP reach it: it installs no handlers.)
+TEST_F(SandboxTest, AReaperKilledFromOutsideStillReports) {
+  SandboxSpec s = spec({});
+  s.argv = {"/bin/sleep", "60"};
+  auto sandbox = Sandbox::launch(s);
+  ASSERT_TRUE(sandbox.has_value()) << sandbox.error().to_string();
+  ASSERT_EQ(::kill((*sandbox)->pid(), SIGKILL), 0);
+  auto status = (*sandbox)->wait_app();
+  ASSERT_TRUE(status.has_value()) << status.error().to_string();
+  EXPECT_TRUE(status->killed_by(SIGKILL)) << describe(*status);
+  // Without a report there is nothing to return early: the tree is gone.
+  EXPECT_TRUE((*sandbox)->finished());
 }
 
 // --- Escape attempts.
@@ -608,6 +670,26 @@ TEST_F(PooledSandboxTest, ReportsAFailedExecAndRefusals) {
   EXPECT_EQ(sandbox.error().category(), ErrorCategory::kUnsupported);
 }
 
+TEST_F(PooledSandboxTest, PreparedThroughThePool) {
+  SandboxSpec s = spec({"check_writable"});
+  s.pids_limit = 6;
+  auto box = pool_->prepare(s);
+  ASSERT_TRUE(box.has_value()) << box.error().to_string();
+  EXPECT_FALSE((*box)->started());
+  std::string pids = cgroup_of((*box)->pid(), "pids");
+  EXPECT_NE(pids.find("/pmos-pool-"), std::string::npos) << pids;
+  std::string value;
+  std::ifstream(mountpoint_of("pids") + pids + "/pids.max") >> value;
+  EXPECT_EQ(value, "6");
+  EXPECT_FALSE(fs::exists(data_ / "probe-file"));  // parked: the app has not run
+  ASSERT_TRUE((*box)->start().has_value());
+  auto status = (*box)->wait_app();
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(status->exited_with(0)) << describe(*status);
+  EXPECT_TRUE(fs::exists(data_ / "probe-file"));
+  ASSERT_TRUE((*box)->wait().has_value());
+}
+
 TEST_F(PooledSandboxTest, FallsBackWhenNoStubIsReady) {
   auto empty = LaunchPool::create(0);
   ASSERT_TRUE(empty.has_value()) << empty.error().to_string();
@@ -657,13 +739,25 @@ TEST_F(PreparedSandboxTest, ParkedReaperIsConfinedAndTheAppHasNotRun) {
   EXPECT_EQ(status_line(reaper, "NoNewPrivs"), "1");
   EXPECT_EQ(status_line(reaper, "Seccomp"), "2");
   EXPECT_EQ(status_line(reaper, "Uid").substr(0, std::to_string(host_uid_).size()), std::to_string(host_uid_));
+  // The app's process-to-be, forked and waiting to exec: exactly as confined.
+  std::string children;
+  std::ifstream("/proc/" + std::to_string(reaper) + "/task/" + std::to_string(reaper) + "/children") >> children;
+  ASSERT_FALSE(children.empty());
+  pid_t waiting = static_cast<pid_t>(std::stoi(children));
+  EXPECT_EQ(status_line(waiting, "CapEff"), "0000000000000000");
+  EXPECT_EQ(status_line(waiting, "CapBnd"), "0000000000000000");
+  EXPECT_EQ(status_line(waiting, "NoNewPrivs"), "1");
+  EXPECT_EQ(status_line(waiting, "Seccomp"), "2");
+  EXPECT_EQ(status_line(waiting, "Uid").substr(0, std::to_string(host_uid_).size()), std::to_string(host_uid_));
   if (support_->cgroup == CgroupVersion::kV1) {
     std::string pids_dir = mountpoint_of("pids") + cgroup_of(reaper, "pids");
+    EXPECT_EQ(cgroup_of(waiting, "pids"), cgroup_of(reaper, "pids"));
     std::string value;
     std::ifstream(pids_dir + "/pids.current") >> value;
-    EXPECT_EQ(value, "1");
+    EXPECT_EQ(value, "2");  // the reaper and the waiting process, nothing else
   }
   EXPECT_FALSE(fs::exists(data_ / "probe-file"));
+  EXPECT_FALSE((*box)->wait_app().has_value());  // it would wait forever
   ASSERT_TRUE((*box)->start().has_value());
   EXPECT_TRUE((*box)->started());
   auto status = (*box)->wait();

@@ -183,7 +183,8 @@ int main(int argc, char** argv) {
   }
   if (repeat > 0) {
     std::vector<double> times;
-    std::vector<double> started;  // launch() returned: the app has been exec'd
+    std::vector<double> started;   // launch() returned: the app has been exec'd
+    std::vector<double> finished;  // wait() returned: the sandbox is gone
     for (unsigned n = 0; n < repeat; ++n) {
       // Like a phone: apps start a while apart, and the pool has refilled.
       if (interval_ms) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
@@ -209,20 +210,26 @@ int main(int argc, char** argv) {
         return kSetupFailed;
       }
       auto exec = std::chrono::steady_clock::now();
-      auto status = (*launched)->wait();
+      // The app's exit (its status reported), then the whole tree gone.
+      auto status = (*launched)->wait_app();
       auto end = std::chrono::steady_clock::now();
-      if (!status.has_value() || status->shell_code() != 0) {
+      auto whole = (*launched)->wait();
+      auto gone = std::chrono::steady_clock::now();
+      if (!status.has_value() || status->shell_code() != 0 || !whole.has_value()) {
         std::fputs("pmos-sandbox-run: the command failed\n", stderr);
         return kSetupFailed;
       }
       times.push_back(std::chrono::duration<double, std::milli>(end - start).count());
       started.push_back(std::chrono::duration<double, std::milli>(exec - start).count());
+      finished.push_back(std::chrono::duration<double, std::milli>(gone - start).count());
     }
     std::sort(times.begin(), times.end());
     std::sort(started.begin(), started.end());
-    std::printf("%u launches%s: to exec: median %.2f ms, min %.2f ms; to exit: median %.2f ms, min %.2f ms\n",
+    std::sort(finished.begin(), finished.end());
+    std::printf("%u launches%s: to exec: median %.2f ms, min %.2f ms; to exit: median %.2f ms, min %.2f ms; "
+                "tree gone: median %.2f ms\n",
                 repeat, prepared ? " prepared ahead" : pool ? " through the pool" : "", started[started.size() / 2], started.front(),
-                times[times.size() / 2], times.front());
+                times[times.size() / 2], times.front(), finished[finished.size() / 2]);
     return 0;
   }
 

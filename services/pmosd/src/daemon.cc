@@ -2,18 +2,21 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <thread>
 
 #include "pmos/base/codec.h"
 #include "pmos/base/file.h"
@@ -32,6 +35,8 @@ constexpr std::size_t kMaxLogReply = 1 << 20;
 // Prepared sandboxes held at once: each is a parked process with its
 // namespaces, a few hundred KiB of kernel and process memory.
 constexpr std::size_t kMaxPrepared = 16;
+// Control workers kept waiting in accept() for the next connections.
+constexpr std::size_t kIdleWorkers = 2;
 
 ControlResponse ok(std::string text, std::uint32_t exit_code = 0) {
   return {ControlStatus::kOk, exit_code, std::move(text)};
@@ -160,8 +165,7 @@ ErrorOr<std::unique_ptr<Daemon>> Daemon::create(Config config) {
 }
 
 Daemon::~Daemon() {
-  for (Worker& worker : workers_)
-    if (worker.thread.joinable()) worker.thread.join();
+  stop_workers();
   stop_preparing();
   ::unlink(config_.socket_path.c_str());
 }
@@ -259,45 +263,103 @@ ErrorOr<sandbox::SandboxSpec> Daemon::app_spec(const device::InstalledApp& app, 
 }
 
 ErrorOr<void> Daemon::run(int signal_fd) {
+  workers_wanted_ = UniqueFd(::eventfd(0, EFD_CLOEXEC));
+  if (!workers_wanted_) return Error::system("eventfd", errno);
   std::printf("pmosd: listening on %s\n", config_.socket_path.c_str());
   std::fflush(stdout);
+  for (std::size_t i = 0; i < kIdleWorkers; ++i) start_worker();
   for (;;) {
-    pollfd fds[2] = {{listener_.get(), POLLIN, 0}, {signal_fd, POLLIN, 0}};
+    pollfd fds[2] = {{workers_wanted_.get(), POLLIN, 0}, {signal_fd, POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0) {
       if (errno == EINTR) continue;
+      stop_workers();
       return Error::system("poll", errno);
     }
     if (fds[1].revents != 0) break;
-    // Finished connection threads are joined here, so they do not pile up.
+    std::uint64_t count;
+    (void)!::read(workers_wanted_.get(), &count, sizeof count);
+    // Workers that left are joined here, so they do not pile up.
     std::erase_if(workers_, [](Worker& w) {
       if (!w.done->load()) return false;
       w.thread.join();
       return true;
     });
-    UniqueFd connection(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
-    if (!connection) continue;
-    // A client that connects and never sends would hold its thread (and
-    // shutdown) forever; `run` replies late, but only the send waits for it.
-    timeval timeout{10, 0};
-    (void)::setsockopt(connection.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    workers_.push_back({std::thread([this, done, c = std::move(connection)]() mutable {
-                          serve_connection(std::move(c));
-                          done->store(true);
-                        }),
-                        done});
+    bool wanted;
+    {
+      std::lock_guard lock(workers_mutex_);
+      wanted = idle_workers_ == 0;
+    }
+    if (wanted) start_worker();
   }
   std::printf("pmosd: stopping\n");
   stopping_ = true;
   {
     std::lock_guard lock(mutex_);
-    for (auto& [app_id, sandbox] : running_)
-      if (sandbox) (void)sandbox->kill();
+    for (auto& [app_id, run] : running_)
+      if (run.box) (void)run.box->kill();
   }
-  for (Worker& worker : workers_) worker.thread.join();
-  workers_.clear();
+  stop_workers();
   stop_preparing();
   return audit_->append(device::AuditEvent::kSystem, "", "pmosd stopped");
+}
+
+void Daemon::start_worker() {
+  {
+    std::lock_guard lock(workers_mutex_);
+    ++idle_workers_;
+  }
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  workers_.push_back({std::thread([this, done] {
+                        worker_loop();
+                        done->store(true);
+                      }),
+                      done});
+}
+
+void Daemon::stop_workers() {
+  {
+    std::lock_guard lock(workers_mutex_);
+    workers_stop_ = true;
+  }
+  // Wakes every worker blocked in accept() (it fails with EINVAL).
+  ::shutdown(listener_.get(), SHUT_RDWR);
+  for (Worker& worker : workers_)
+    if (worker.thread.joinable()) worker.thread.join();
+  workers_.clear();
+}
+
+void Daemon::worker_loop() {
+  for (;;) {
+    UniqueFd connection(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    int error = errno;
+    bool want_another = false;
+    {
+      std::lock_guard lock(workers_mutex_);
+      if (workers_stop_) return;
+      if (connection) {
+        --idle_workers_;
+        want_another = idle_workers_ == 0;
+      }
+    }
+    if (!connection) {
+      // A client that gave up (ECONNABORTED) or a signal: at once; anything
+      // else (out of descriptors or memory) would fail again straight away.
+      if (error != EINTR && error != ECONNABORTED) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    if (want_another) {
+      std::uint64_t one = 1;
+      (void)!::write(workers_wanted_.get(), &one, sizeof one);
+    }
+    // A client that connects and never sends would hold its thread (and
+    // shutdown) forever; `run` replies late, but only the send waits for it.
+    timeval timeout{10, 0};
+    (void)::setsockopt(connection.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    serve_connection(std::move(connection));
+    std::lock_guard lock(workers_mutex_);
+    if (workers_stop_ || idle_workers_ >= kIdleWorkers) return;
+    ++idle_workers_;
+  }
 }
 
 void Daemon::serve_connection(UniqueFd connection) {
@@ -316,22 +378,21 @@ void Daemon::serve_connection(UniqueFd connection) {
   UniqueFd passed;
   auto body = device::receive_frame(connection.get(), &passed);
   if (!body) return;
-  ControlResponse response;
+  bool replied = false;
+  Reply reply = [&](const ControlResponse& response) {
+    if (replied) return;
+    replied = true;
+    (void)device::send_frame(connection.get(), tls::encode(response));
+  };
   auto request = device::decode_control_request(*body);
   if (!request) {
-    response = refused("bad request", request.error());
+    reply(refused("bad request", request.error()));
   } else {
-    response = dispatch(*request, std::move(passed));
-  }
-  (void)device::send_frame(connection.get(), tls::encode(response));
-  if (request && request->op == device::ControlOp::kRun) {
-    // The next run's sandbox, made once this one is answered.
-    std::lock_guard lock(mutex_);
-    want_prepared(request->app_id);
+    reply(dispatch(*request, std::move(passed), reply));
   }
 }
 
-ControlResponse Daemon::dispatch(const device::ControlRequest& request, UniqueFd passed) {
+ControlResponse Daemon::dispatch(const device::ControlRequest& request, UniqueFd passed, const Reply& reply) {
   if (request.op != device::ControlOp::kInstall && passed)
     return refused("bad request", Error::invalid_argument("a descriptor came with a request that takes none"));
   switch (request.op) {
@@ -342,7 +403,7 @@ ControlResponse Daemon::dispatch(const device::ControlRequest& request, UniqueFd
     case device::ControlOp::kList:
       return list();
     case device::ControlOp::kRun:
-      return run_app(request.app_id);
+      return run_app(request.app_id, reply);
     case device::ControlOp::kLogs:
       return logs(request.app_id);
     case device::ControlOp::kStop:
@@ -355,9 +416,9 @@ ControlResponse Daemon::install(UniqueFd package) {
   if (!package) return refused("install", Error::invalid_argument("no package descriptor was passed"));
   auto bytes = read_descriptor(package.get(), kMaxPackageBytes);
   if (!bytes) return refused("install", bytes.error());
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   // Replacing the files of a running app would pull them from under it.
-  if (auto decoded = pkg::decode_package(*bytes); decoded && running_.contains(decoded->manifest().app_id))
+  if (auto decoded = pkg::decode_package(*bytes); decoded && !wait_until_not_running(lock, decoded->manifest().app_id))
     return refused("install", Error::invalid_argument("the app is running; stop it first"));
   auto result = store_->install(*bytes);
   if (!result) return refused("install refused", result.error());
@@ -374,8 +435,12 @@ ControlResponse Daemon::install(UniqueFd package) {
 }
 
 ControlResponse Daemon::remove(const std::string& app_id) {
-  std::lock_guard lock(mutex_);
-  if (running_.contains(app_id)) return refused("remove", Error::invalid_argument("the app is running; stop it first"));
+  std::unique_lock lock(mutex_);
+  if (!wait_until_not_running(lock, app_id))
+    return refused("remove", Error::invalid_argument("the app is running; stop it first"));
+  // A sandbox being prepared for it now is kept, then dropped below with the
+  // others, so that no process of the app outlives the answer.
+  prepared_changed_.wait_for(lock, std::chrono::seconds(1), [&] { return preparing_ != app_id; });
   if (auto r = store_->remove(app_id); !r) return refused("remove", r.error());
   ++store_changes_;
   prepared_.erase(app_id);
@@ -399,15 +464,35 @@ ControlResponse Daemon::list() {
 ControlResponse Daemon::stop(const std::string& app_id) {
   std::lock_guard lock(mutex_);
   auto it = running_.find(app_id);
-  if (it == running_.end() || it->second == nullptr)
+  // After its run was answered the app has exited; what is left of its tree
+  // dies with the reaper on its own.
+  if (it == running_.end() || it->second.box == nullptr || it->second.app_exited)
     return refused("stop", Error::invalid_argument("the app is not running"));
-  if (auto r = it->second->kill(); !r) return refused("stop", r.error());
+  if (auto r = it->second.box->kill(); !r) return refused("stop", r.error());
   // The exit itself is audited by the thread that waits for the app.
   return ok("stopped " + app_id + "\n");
 }
 
 std::string Daemon::log_path(const std::string& app_id) const {
   return config_.state_dir + "/logs/" + app_id + ".log";
+}
+
+void Daemon::update_audit_head() {
+  // The entries are durable already; a head that cannot be written now is
+  // written by the next append (and verification accepts entries past it).
+  if (auto r = audit_->update_head(); !r)
+    std::fprintf(stderr, "pmosd: updating the audit head: %s\n", r.error().to_string().c_str());
+}
+
+bool Daemon::wait_until_not_running(std::unique_lock<std::mutex>& lock, const std::string& app_id) {
+  // A run answers its client before its tree is gone, so a client that runs,
+  // then updates, removes or runs the app again may arrive first. The
+  // teardown takes milliseconds; the bound is for a kernel that takes longer.
+  run_ended_.wait_for(lock, std::chrono::seconds(10), [&] {
+    auto it = running_.find(app_id);
+    return it == running_.end() || !it->second.app_exited;
+  });
+  return !running_.contains(app_id);
 }
 
 ControlResponse Daemon::logs(const std::string& app_id) {
@@ -427,15 +512,20 @@ ControlResponse Daemon::logs(const std::string& app_id) {
   return ok(text);
 }
 
-ControlResponse Daemon::run_app(const std::string& app_id) {
+ControlResponse Daemon::run_app(const std::string& app_id, const Reply& reply) {
   device::InstalledApp app;
   device::Grants grants;
   std::optional<Prepared> prepared;
   {
     std::unique_lock lock(mutex_);
-    // Launched again at once, the app's next sandbox may be under way: it is
-    // ready sooner than a new one would be.
-    prepared_changed_.wait_for(lock, std::chrono::seconds(1), [&] { return preparing_ != app_id; });
+    // Run again at once, the previous run's tree may still be going away, and
+    // then the next sandbox is prepared: both are over sooner than a new
+    // sandbox would be made.
+    if (!wait_until_not_running(lock, app_id))
+      return refused("run", Error::invalid_argument("the app is already running"));
+    prepared_changed_.wait_for(lock, std::chrono::seconds(1), [&] {
+      return preparing_ != app_id && std::find(to_prepare_.begin(), to_prepare_.end(), app_id) == to_prepare_.end();
+    });
     if (stopping_) return refused("run", Error::invalid_argument("pmosd is stopping"));
     auto found = store_->find(app_id);
     if (!found) return refused("run", found.error());
@@ -443,71 +533,100 @@ ControlResponse Daemon::run_app(const std::string& app_id) {
     app = std::move(*found);
     // From the standard in force now: a tightened standard applies at once.
     grants = device::compute_grants(app.manifest, store_->standard());
-    running_[app_id] = nullptr;
+    running_[app_id] = Running{};
     if (auto it = prepared_.find(app_id); it != prepared_.end()) {
       if (it->second.digest == app.digest) prepared = std::move(it->second);
       prepared_.erase(it);
     }
   }
+  // Every way out: the app is no longer running, and its next sandbox is made.
   auto finish = [&](ControlResponse response) {
     std::lock_guard lock(mutex_);
     running_.erase(app_id);
+    run_ended_.notify_all();
+    want_prepared(app_id);
     return response;
   };
 
+  // Confined and parked, the app not yet started: prepared ahead, or now.
   UniqueFd broker_end;
-  ErrorOr<std::unique_ptr<sandbox::Sandbox>> launched = Error::internal("not launched");
+  std::unique_ptr<sandbox::Sandbox> box;
   if (prepared) {
     broker_end = std::move(prepared->broker_end);
-    if (auto started = prepared->box->start(); started.has_value()) launched = std::move(prepared->box);
-    else launched = started.error();
+    box = std::move(prepared->box);
   } else {
     // The spec's copies of the app's descriptors close at the end of this
     // block: the broker must see EOF when the app is gone.
     auto spec = app_spec(app, broker_end);
     if (!spec) return finish(refused("run", spec.error()));
-    launched = launch_pool_ ? launch_pool_->launch(*spec) : sandbox::Sandbox::launch(*spec);
+    auto made = launch_pool_ ? launch_pool_->prepare(*spec) : sandbox::Sandbox::prepare(*spec);
+    if (!made) {
+      (void)audit_->append(device::AuditEvent::kDenial, app_id, "launch failed: " + made.error().to_string());
+      return finish(refused("run", made.error()));
+    }
+    box = std::move(*made);
   }
-  if (!launched) {
-    (void)audit_->append(device::AuditEvent::kDenial, app_id, "launch failed: " + launched.error().to_string());
-    return finish(refused("run", launched.error()));
-  }
-  std::unique_ptr<sandbox::Sandbox> box = std::move(*launched);
   {
     std::lock_guard lock(mutex_);
-    running_[app_id] = box.get();
+    running_[app_id].box = box.get();
     if (stopping_) (void)box->kill();
   }
-  (void)audit_->append(device::AuditEvent::kLaunch, app_id,
-                       "version " + std::to_string(app.manifest.version_code) + ", reaper pid " +
-                           std::to_string(box->pid()) + (prepared ? " (prepared)" : "") + ", " +
-                           describe(box->isolation()) + "; grants " + describe(grants));
+  // The launch is in the log, durably, before anything of the app runs: an
+  // app that ran unrecorded is what the log exists to rule out. So an entry
+  // that cannot be written means no launch. The signed head follows once the
+  // app runs (it only bounds how much of the tail could be cut unnoticed).
+  auto logged = audit_->append(device::AuditEvent::kLaunch, app_id,
+                               "version " + std::to_string(app.manifest.version_code) + ", reaper pid " +
+                                   std::to_string(box->pid()) + (prepared ? " (prepared)" : "") + ", " +
+                                   describe(box->isolation()) + "; grants " + describe(grants),
+                               device::AuditLog::Head::kLater);
+  auto started = logged.has_value() ? box->start() : ErrorOr<void>(logged.error());
+  update_audit_head();
+  if (!started) {
+    (void)audit_->append(device::AuditEvent::kDenial, app_id, "launch failed: " + started.error().to_string());
+    (void)box->kill();  // start() has done this if it failed itself
+    (void)box->wait();
+    return finish(refused("run", started.error()));
+  }
 
   device::Broker broker(app_id, std::move(grants), *audit_, {});
   std::thread broker_thread([&] {
     if (auto served = broker.serve(broker_end.get()); !served)
       std::fprintf(stderr, "pmosd: broker of %s: %s\n", app_id.c_str(), served.error().to_string().c_str());
   });
-  auto status = box->wait();
+  // The app's status arrives before the reaper's exit tears the namespaces
+  // down: the client is answered then, with the exit entry already in the log
+  // (so that `pmos audit show` right after `run` shows it), and the signed
+  // head after the answer.
+  auto status = box->wait_app();
+  ControlResponse response;
+  if (!status) {
+    (void)audit_->append(device::AuditEvent::kExit, app_id, "lost: " + status.error().to_string(),
+                         device::AuditLog::Head::kLater);
+    response = refused("run", status.error());
+  } else {
+    std::string how = status->kind == sandbox::ExitStatus::Kind::kExited
+                          ? "exited with code " + std::to_string(status->code)
+                          : "killed by signal " + std::to_string(status->code);
+    if (status->memory_limit_hit) how += " (memory limit hit)";
+    (void)audit_->append(device::AuditEvent::kExit, app_id, how, device::AuditLog::Head::kLater);
+    response = ok(app_id + " " + how + "\n", static_cast<std::uint32_t>(status->shell_code()));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    running_[app_id].app_exited = true;
+  }
+  reply(response);
+  update_audit_head();
+
+  // The app's other processes die with the reaper; until it is reaped the
+  // app still counts as running (no new run, update or removal meanwhile).
+  (void)box->wait();
   // The app's end closed with its sandbox; shutdown() covers a broker blocked
   // in a send to an app that is gone.
   ::shutdown(broker_end.get(), SHUT_RDWR);
   broker_thread.join();
-  {
-    std::lock_guard lock(mutex_);
-    running_.erase(app_id);
-  }
-  box.reset();
-  if (!status) {
-    (void)audit_->append(device::AuditEvent::kExit, app_id, "lost: " + status.error().to_string());
-    return refused("run", status.error());
-  }
-  std::string how = status->kind == sandbox::ExitStatus::Kind::kExited
-                        ? "exited with code " + std::to_string(status->code)
-                        : "killed by signal " + std::to_string(status->code);
-  if (status->memory_limit_hit) how += " (memory limit hit)";
-  (void)audit_->append(device::AuditEvent::kExit, app_id, how);
-  return ok(app_id + " " + how + "\n", static_cast<std::uint32_t>(status->shell_code()));
+  return finish(response);  // `box`, reaped, is destroyed after its entry is gone
 }
 
 }  // namespace pmos::pmosd

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,9 +33,9 @@ struct Config {
 
 // The device daemon: owns the app store and the audit log, answers `pmos` on
 // the control socket, launches apps in sandboxes and brokers for each.
-// One thread accepts; each control connection gets a thread (a run holds its
-// thread until the app exits, and the sandbox's reaper is tied to it, or, on
-// cgroup v1, to the launch pool's thread).
+// Worker threads accept the control connections and serve them (a run holds
+// its worker until the app's tree is gone); run()'s thread waits for the
+// stop signal and makes workers when none is left waiting.
 class Daemon {
  public:
   static ErrorOr<std::unique_ptr<Daemon>> create(Config config);
@@ -50,15 +51,25 @@ class Daemon {
          UniqueFd listener)
       : config_(std::move(config)), audit_(std::move(audit)), store_(std::move(store)), listener_(std::move(listener)) {}
 
+  // Sends the answer to the client before the request's work is over (sent
+  // once; a later call does nothing). `run` answers with it as soon as the
+  // app's exit is known and audited, then waits for the rest of its tree.
+  using Reply = std::function<void(const device::ControlResponse&)>;
+
   void serve_connection(UniqueFd connection);
-  device::ControlResponse dispatch(const device::ControlRequest& request, UniqueFd passed);
+  device::ControlResponse dispatch(const device::ControlRequest& request, UniqueFd passed, const Reply& reply);
   device::ControlResponse install(UniqueFd package);
   device::ControlResponse remove(const std::string& app_id);
   device::ControlResponse list();
-  device::ControlResponse run_app(const std::string& app_id);
+  device::ControlResponse run_app(const std::string& app_id, const Reply& reply);
   device::ControlResponse logs(const std::string& app_id);
   device::ControlResponse stop(const std::string& app_id);
   std::string log_path(const std::string& app_id) const;
+  // After entries appended with AuditLog::Head::kLater (launch, exit).
+  void update_audit_head();
+  // Waits (bounded) while `app_id`'s run has answered but its tree is still
+  // being torn down; true if it is not running now. `lock` holds mutex_.
+  bool wait_until_not_running(std::unique_lock<std::mutex>& lock, const std::string& app_id);
 
   // Prepared launches, zygote style: for an installed app, a sandbox made
   // ahead of time (sandbox::Sandbox::prepare: confined, parked before the
@@ -87,9 +98,17 @@ class Daemon {
   std::unique_ptr<sandbox::LaunchPool> launch_pool_;
 
   std::mutex mutex_;
-  // App id -> its sandbox (null while it is being launched). An entry is
-  // erased, under mutex_, before its Sandbox is destroyed.
-  std::map<std::string, sandbox::Sandbox*> running_;
+  // An app counts as running from its run's start until its whole sandbox
+  // is gone: its other processes die only when the reaper exits, after the
+  // app's exit is known (and answered).
+  struct Running {
+    sandbox::Sandbox* box = nullptr;  // null while it is being launched
+    bool app_exited = false;          // answered; the tree is being torn down
+  };
+  // App id -> its run. An entry is erased, under mutex_, before its Sandbox
+  // is destroyed; run_ended_ is notified then.
+  std::map<std::string, Running> running_;
+  std::condition_variable run_ended_;
   std::atomic<bool> stopping_{false};
   std::map<std::string, Prepared> prepared_;  // guarded by mutex_
   std::deque<std::string> to_prepare_;        // guarded by mutex_
@@ -100,11 +119,27 @@ class Daemon {
   std::condition_variable prepared_changed_;  // preparing_ went back to empty
   std::thread preparer_;
 
+  // Control connections are accepted by the worker threads that serve them,
+  // each blocked in accept() on the listener until one comes: a client's
+  // connect wakes the thread that serves it, with no hand-off from an
+  // accepting thread and no thread to make first (a new thread may wait
+  // behind whatever the CPU is running before it first runs). A worker serves one connection at a
+  // time (a run holds it until the app's tree is gone). kIdleWorkers wait;
+  // a worker that takes the last waiting place asks the accepting-side
+  // thread (run()) for another through `workers_wanted_`, and one that
+  // finds enough waiting when it is done leaves.
   struct Worker {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
   };
-  std::vector<Worker> workers_;  // only the accepting thread touches it
+  void start_worker();  // run()'s thread only
+  void worker_loop();
+  void stop_workers();  // run()'s thread only
+  std::vector<Worker> workers_;  // only run()'s thread touches it
+  UniqueFd workers_wanted_;      // eventfd: a worker took the last waiting place
+  std::mutex workers_mutex_;
+  std::size_t idle_workers_ = 0;      // waiting in accept(); guarded by workers_mutex_
+  bool workers_stop_ = false;         // guarded by workers_mutex_
 };
 
 }  // namespace pmos::pmosd

@@ -126,7 +126,18 @@ class AuditLog {
                                                  crypto::PrivateKey device_key,
                                                  std::uint64_t (*clock_ms)() = nullptr);
 
-  ErrorOr<void> append(AuditEvent event, std::string_view app_id, std::string_view detail);
+  // When the signed head follows an append. kNow: before append() returns.
+  // kLater: at the next append(kNow) or update_head(); for a caller that
+  // must have the entry durable before it acts (pmosd: a launch before the
+  // app starts, an exit before the run is answered) and updates the head
+  // right after. The entry itself is appended and fsynced either way; an
+  // entry past the head verifies on its own (as after a crash between the
+  // two), only a cut of it would go unnoticed until the head moves.
+  enum class Head : std::uint8_t { kNow, kLater };
+
+  ErrorOr<void> append(AuditEvent event, std::string_view app_id, std::string_view detail, Head head = Head::kNow);
+  // Brings the signed head up to the last entry (nothing to do if it is).
+  ErrorOr<void> update_head();
   std::uint64_t count() const;
 
  private:
@@ -138,8 +149,11 @@ class AuditLog {
   const crypto::PrivateKey key_;
   std::uint64_t (*const clock_ms_)();
   mutable std::mutex mutex_;
+  ErrorOr<void> write_head();  // under mutex_
+
   std::uint64_t count_;  // guarded by mutex_
   AuditHash last_;       // guarded by mutex_
+  std::uint64_t head_count_;  // entries the head on disk vouches for; guarded by mutex_
 };
 
 }  // namespace pmos::device

@@ -99,9 +99,16 @@ struct Isolation {
 // namespace, and under it the app. The Sandbox owns the tree: destroying it
 // kills the tree (if it still runs), reaps it and removes its cgroup.
 //
+// The app's end and the tree's end are two moments: when the app exits, the
+// reaper reports its status and exits, and only then does the kernel kill the
+// app's other processes and tear down the namespaces. wait_app() returns at
+// the first, wait() at the second; until wait() has returned the sandbox
+// still exists (processes, cgroup) and must be treated as running.
+//
 // launch() may be called from any thread. A Sandbox is not thread-safe; kill()
-// may be called while another thread is in wait(). The reaper dies with the
-// thread that launched it (PR_SET_PDEATHSIG), so launch from a long-lived thread.
+// may be called while another thread is in wait_app() or wait(). The reaper
+// dies with the thread that launched it (PR_SET_PDEATHSIG), so launch from a
+// long-lived thread.
 class Sandbox {
  public:
   // Starts spec.argv in a new sandbox and returns once the app has been
@@ -112,12 +119,12 @@ class Sandbox {
 
   // A launch in two halves, zygote style: prepare() does everything launch()
   // does (cgroup, namespaces, id maps, the mount view, descriptors, dropped
-  // privileges, no_new_privs, Landlock, seccomp) and then parks the reaper,
-  // confined, before it forks the app; start() lets it fork and exec the app
-  // and returns once the app has been exec'd. Between the two nothing of the
-  // app runs, and the parked reaper holds only what the spec gave it. A
-  // prepared Sandbox that is destroyed without start() is killed like any
-  // other. The reaper dies with the thread that called prepare().
+  // privileges, no_new_privs, Landlock, seccomp), forks the app's process and
+  // parks it, confined, before its exec; start() lets it exec the app and
+  // returns once the app has been exec'd. Between the two nothing of the app
+  // runs, and the reaper and the waiting process hold only what the spec gave
+  // them. A prepared Sandbox that is destroyed without start() is killed like
+  // any other. The reaper dies with the thread that called prepare().
   static ErrorOr<std::unique_ptr<Sandbox>> prepare(const SandboxSpec& spec);
   ErrorOr<void> start();
   bool started() const { return !go_; }
@@ -126,9 +133,18 @@ class Sandbox {
   Sandbox(const Sandbox&) = delete;
   Sandbox& operator=(const Sandbox&) = delete;
 
-  // Waits for the app to end; the rest of the tree is killed with it. Calling
-  // it again returns the same status.
+  // Waits for the app (the main process) to end and returns how, as soon as
+  // the reaper has reported it: the rest of the tree may still be dying. A
+  // reaper that dies without reporting (killed from outside, or by the OOM
+  // killer) is waited for, and its status is the app's. Calling it again
+  // returns the same status. Refused for a prepared sandbox not yet started.
+  ErrorOr<ExitStatus> wait_app();
+  // Waits for the whole tree to be gone (the reaper reaped, so every process
+  // of the app is dead) and removes the cgroup; returns the app's status.
+  // Calling it again returns the same status.
   ErrorOr<ExitStatus> wait();
+  // wait() has returned: nothing of the sandbox is left.
+  bool finished() const { return reaped_; }
   // SIGKILLs the whole tree (through the reaper). wait() still has to be called.
   ErrorOr<void> kill();
 
@@ -149,7 +165,8 @@ class Sandbox {
   UniqueFd status_fd_;  // the reaper writes the app's wait status here
   std::unique_ptr<detail::Cgroup> cgroup_;  // null without cgroup limits
   Isolation isolation_;
-  std::optional<ExitStatus> exit_status_;
+  std::optional<ExitStatus> exit_status_;  // the app's, once known
+  bool reaped_ = false;
   // A prepared, parked sandbox: the channel start() speaks on and the error
   // pipe whose EOF says the app was exec'd. Empty once started.
   UniqueFd go_;
@@ -182,6 +199,8 @@ class LaunchPool {
   LaunchPool& operator=(const LaunchPool&) = delete;
 
   ErrorOr<std::unique_ptr<Sandbox>> launch(const SandboxSpec& spec);
+  // Sandbox::prepare() through a parked reaper (the same fallbacks as launch()).
+  ErrorOr<std::unique_ptr<Sandbox>> prepare(const SandboxSpec& spec);
   // Waits until `size` reapers are parked (or the timeout passes); false if not.
   bool wait_until_full(std::chrono::milliseconds timeout);
   std::size_t ready() const;
@@ -189,6 +208,8 @@ class LaunchPool {
  private:
   explicit LaunchPool(std::size_t size);
   void refill_loop();
+  // A parked reaper for `spec`, or null (none ready, or the spec cannot use one).
+  std::unique_ptr<detail::Stub> take_stub(const SandboxSpec& spec);
 
   const std::size_t size_;
   mutable std::mutex mutex_;

@@ -220,6 +220,10 @@ asio::awaitable<bool> open_connection(std::shared_ptr<Connection> connection, co
   if (ec) co_return false;
   auto [connect_error] = co_await beast::get_lowest_layer(connection->ws).async_connect(server, kUse);
   if (connect_error) co_return false;
+  // As the devices' client does (libs/net): without it Nagle holds a send
+  // behind the previous one's delayed ACK (up to 40 ms) and the latency
+  // measured is the load generator's own.
+  socket.set_option(tcp::no_delay(true), ec);
   SSL* ssl = connection->ws.next_layer().native_handle();
   SSL_use_certificate(ssl, identity.cert.get());
   SSL_use_PrivateKey(ssl, identity.key.get());

@@ -1,6 +1,7 @@
 // WebSocket sessions: echo, limits, slow consumers, idle peers, close codes.
-#include <cerrno>
 #include <atomic>
+#include <cerrno>
+#include <functional>
 #include <future>
 
 #include <gtest/gtest.h>
@@ -29,6 +30,16 @@ Router echo_router() {
   Router router;
   EXPECT_TRUE(router.add_websocket("/ws", echo_handlers()));
   return router;
+}
+
+// A server whose WebSocket sends what `on_open` sends and ignores what it gets.
+std::unique_ptr<Server> start_sending_server(std::function<void(const std::shared_ptr<WebSocketSession>&)> on_open) {
+  WebSocketHandlers handlers;
+  handlers.on_open = std::move(on_open);
+  handlers.on_message = [](WebSocketSession&, Bytes) {};
+  Router router;
+  EXPECT_TRUE(router.add_websocket("/ws", handlers));
+  return start_server(std::move(router));
 }
 
 TEST(WebSocket, EchoRoundTrip) {
@@ -73,15 +84,10 @@ TEST(WebSocket, QueuedMessagesAreBatchedWholeAndInOrder) {
     for (std::size_t j = 0; j < m.size(); ++j) m[j] = static_cast<std::uint8_t>(j * 7 + static_cast<std::size_t>(i));
     return m;
   };
-  WebSocketHandlers handlers;
-  handlers.on_open = [&](const std::shared_ptr<WebSocketSession>& session) {
+  auto server = start_sending_server([&](const std::shared_ptr<WebSocketSession>& session) {
     // On the I/O thread: all of these are queued before the writer runs.
     for (int i = 0; i < kCount; ++i) EXPECT_TRUE(session->send(message(i)));
-  };
-  handlers.on_message = [](WebSocketSession&, Bytes) {};
-  Router router;
-  ASSERT_TRUE(router.add_websocket("/ws", handlers));
-  auto server = start_server(std::move(router));
+  });
   auto client = connect(server->port());
   ASSERT_TRUE(client);
   for (int i = 0; i < kCount; ++i) {
@@ -99,14 +105,9 @@ TEST(WebSocket, QueuedMessagesAreBatchedWholeAndInOrder) {
 // the client sees EOF instead of a close frame.
 TEST(WebSocket, ClientCloseDuringBatchedWritesGetsTheCloseAnswer) {
   for (int round = 0; round < 20; ++round) {
-    WebSocketHandlers handlers;
-    handlers.on_open = [](const std::shared_ptr<WebSocketSession>& session) {
+    auto server = start_sending_server([](const std::shared_ptr<WebSocketSession>& session) {
       for (int i = 0; i < 200; ++i) session->send(Bytes(300, static_cast<std::uint8_t>(i)));
-    };
-    handlers.on_message = [](WebSocketSession&, Bytes) {};
-    Router router;
-    ASSERT_TRUE(router.add_websocket("/ws", handlers));
-    auto server = start_server(std::move(router));
+    });
     auto client = connect(server->port());
     ASSERT_TRUE(client);
     for (int i = 0; i < 5; ++i) ASSERT_TRUE(client->receive().has_value()) << client->last_error_detail();

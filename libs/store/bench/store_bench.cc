@@ -83,6 +83,15 @@ std::unique_ptr<RelayStore> open_store(Backend backend, bool group_commit, const
   return std::move(store).release_value();
 }
 
+// Devices prefix-0 .. prefix-(count-1), added to the store as senders.
+void add_senders(Setup& setup, const std::string& prefix, int count) {
+  for (int i = 0; i < count; ++i) {
+    std::string id = prefix + "-" + std::to_string(i);
+    (void)setup.store->add_device(Device{id, "u", pmos::to_bytes(id), false});
+    setup.senders.push_back(id);
+  }
+}
+
 Setup* setup_for(Backend backend, bool group_commit, benchmark::State& state) {
   std::string key = std::string(to_string(backend)) + (group_commit ? "-group" : "-single");
   auto it = g_setups.find(key);
@@ -91,11 +100,7 @@ Setup* setup_for(Backend backend, bool group_commit, benchmark::State& state) {
   if (store == nullptr) return nullptr;
   Setup setup;
   setup.store = std::move(store);
-  for (int i = 0; i < 64; ++i) {
-    std::string id = "sender-" + std::to_string(i);
-    (void)setup.store->add_device(Device{id, "u", pmos::to_bytes(id), false});
-    setup.senders.push_back(id);
-  }
+  add_senders(setup, "sender", 64);
   setup.receiver = "receiver";
   (void)setup.store->add_device(Device{setup.receiver, "u", pmos::to_bytes("receiver"), false});
   // One 1:1 group per sender, so that senders do not serialize on one group.
@@ -184,11 +189,7 @@ void BM_RelayPairs(benchmark::State& state, Backend backend) {
     if (store == nullptr) return;
     Setup pairs;
     pairs.store = std::move(store);
-    for (int i = 0; i < 200; ++i) {
-      std::string id = "device-" + std::to_string(i);
-      (void)pairs.store->add_device(Device{id, "u", pmos::to_bytes(id), false});
-      pairs.senders.push_back(id);
-    }
+    add_senders(pairs, "device", 200);
     for (std::size_t i = 0; i < pairs.senders.size(); i += 2) {
       std::vector<std::string> members = {pairs.senders[i], pairs.senders[i + 1]};
       (void)pairs.store->create_group(pmos::to_bytes("pair-" + std::to_string(i)), members);

@@ -340,23 +340,47 @@ void RelayStore::send_message_async(OutgoingMessage message, std::function<void(
     if (message.kind == MessageKind::kCommit || message.kind == MessageKind::kWelcome) {
       return Error::invalid_argument("commits and welcomes go through submit_commit");
     }
-    // Locking the group row keeps its membership fixed until we commit
-    // (membership changes only in submit_commit, after it updates this row).
-    // Exclusively, not FOR SHARE: sends to one group then queue behind each
-    // other before touching any device row, so two relay processes sending
-    // to one group cannot deadlock on the recipients' counters.
-    std::optional<Row> group = TRY(transaction.query_row(
-        "SELECT g.epoch, (SELECT COUNT(*) FROM mls_group_members m WHERE m.group_id = g.id AND m.device_id = ?) "
-        "FROM mls_groups g WHERE g.id = ? {for_update}",
-        {message.sender_device, message.group_id}));
-    if (!group) return SendResult{SendStatus::kNoSuchGroup, 0, {}, {}};
-    if (group->int64(1) == 0) return SendResult{SendStatus::kNotMember, 0, {}, {}};
-    std::optional<Row> inserted = TRY(transaction.query_row(
-        "INSERT INTO messages (sender_device, client_id, group_id, kind, epoch, body, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sender_device, client_id) DO NOTHING RETURNING id",
-        {message.sender_device, message.message_id, message.group_id, static_cast<int>(message.kind),
-         message.epoch, message.body, now}));
-    if (!inserted) return SendResult{SendStatus::kDuplicate, 0, {}, {}};
+    // Why nothing was inserted: no group, not a member, or a resend.
+    auto refusal = [&]() -> ErrorOr<SendResult> {
+      std::optional<Row> group = TRY(transaction.query_row(
+          "SELECT (SELECT COUNT(*) FROM mls_group_members m WHERE m.group_id = g.id AND m.device_id = ?) "
+          "FROM mls_groups g WHERE g.id = ?",
+          {message.sender_device, message.group_id}));
+      if (!group) return SendResult{SendStatus::kNoSuchGroup, 0, {}, {}};
+      if (group->int64(0) == 0) return SendResult{SendStatus::kNotMember, 0, {}, {}};
+      return SendResult{SendStatus::kDuplicate, 0, {}, {}};
+    };
+    std::optional<Row> inserted;
+    if (transaction.backend() == Backend::kSqlite) {
+      // One writer at a time: membership cannot change before we commit, so
+      // the sender's membership check rides in the INSERT (one statement
+      // fewer per send on the relay's hot path).
+      inserted = TRY(transaction.query_row(
+          "INSERT INTO messages (sender_device, client_id, group_id, kind, epoch, body, created_at) "
+          "SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM mls_group_members "
+          "WHERE group_id = ? AND device_id = ?) ON CONFLICT (sender_device, client_id) DO NOTHING RETURNING id",
+          {message.sender_device, message.message_id, message.group_id, static_cast<int>(message.kind),
+           message.epoch, message.body, now, message.group_id, message.sender_device}));
+      if (!inserted) return refusal();
+    } else {
+      // Locking the group row keeps its membership fixed until we commit
+      // (membership changes only in submit_commit, after it updates this row).
+      // Exclusively, not FOR SHARE: sends to one group then queue behind each
+      // other before touching any device row, so two relay processes sending
+      // to one group cannot deadlock on the recipients' counters.
+      std::optional<Row> group = TRY(transaction.query_row(
+          "SELECT g.epoch, (SELECT COUNT(*) FROM mls_group_members m WHERE m.group_id = g.id AND m.device_id = ?) "
+          "FROM mls_groups g WHERE g.id = ? {for_update}",
+          {message.sender_device, message.group_id}));
+      if (!group) return SendResult{SendStatus::kNoSuchGroup, 0, {}, {}};
+      if (group->int64(1) == 0) return SendResult{SendStatus::kNotMember, 0, {}, {}};
+      inserted = TRY(transaction.query_row(
+          "INSERT INTO messages (sender_device, client_id, group_id, kind, epoch, body, created_at) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sender_device, client_id) DO NOTHING RETURNING id",
+          {message.sender_device, message.message_id, message.group_id, static_cast<int>(message.kind),
+           message.epoch, message.body, now}));
+      if (!inserted) return SendResult{SendStatus::kDuplicate, 0, {}, {}};
+    }
     SendResult result{SendStatus::kQueued, 0, {}, TimePoint(std::chrono::milliseconds(now))};
     result.recipients =
         TRY(fan_out(transaction, inserted->int64(0), message.group_id, message.sender_device, &result.queued));

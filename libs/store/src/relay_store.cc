@@ -340,40 +340,39 @@ void RelayStore::send_message_async(OutgoingMessage message, std::function<void(
     if (message.kind == MessageKind::kCommit || message.kind == MessageKind::kWelcome) {
       return Error::invalid_argument("commits and welcomes go through submit_commit");
     }
-    // Why nothing was inserted: no group, not a member, or a resend.
-    auto refusal = [&]() -> ErrorOr<SendResult> {
+    // The sender's standing: kQueued if the group exists and they are in it.
+    // On PostgreSQL this also locks the group row, which keeps its membership
+    // fixed until we commit (membership changes only in submit_commit, after
+    // it updates this row). Exclusively, not FOR SHARE: sends to one group
+    // then queue behind each other before touching any device row, so two
+    // relay processes sending to one group cannot deadlock on the recipients'
+    // counters. SQLite has one writer and needs no lock.
+    auto standing = [&]() -> ErrorOr<SendStatus> {
       std::optional<Row> group = TRY(transaction.query_row(
           "SELECT (SELECT COUNT(*) FROM mls_group_members m WHERE m.group_id = g.id AND m.device_id = ?) "
-          "FROM mls_groups g WHERE g.id = ?",
+          "FROM mls_groups g WHERE g.id = ? {for_update}",
           {message.sender_device, message.group_id}));
-      if (!group) return SendResult{SendStatus::kNoSuchGroup, 0, {}, {}};
-      if (group->int64(0) == 0) return SendResult{SendStatus::kNotMember, 0, {}, {}};
-      return SendResult{SendStatus::kDuplicate, 0, {}, {}};
+      if (!group) return SendStatus::kNoSuchGroup;
+      return group->int64(0) == 0 ? SendStatus::kNotMember : SendStatus::kQueued;
     };
     std::optional<Row> inserted;
     if (transaction.backend() == Backend::kSqlite) {
-      // One writer at a time: membership cannot change before we commit, so
-      // the sender's membership check rides in the INSERT (one statement
-      // fewer per send on the relay's hot path).
+      // The membership check rides in the INSERT (one statement fewer per
+      // send on the relay's hot path); the reason is looked up only when
+      // nothing was inserted.
       inserted = TRY(transaction.query_row(
           "INSERT INTO messages (sender_device, client_id, group_id, kind, epoch, body, created_at) "
           "SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM mls_group_members "
           "WHERE group_id = ? AND device_id = ?) ON CONFLICT (sender_device, client_id) DO NOTHING RETURNING id",
           {message.sender_device, message.message_id, message.group_id, static_cast<int>(message.kind),
            message.epoch, message.body, now, message.group_id, message.sender_device}));
-      if (!inserted) return refusal();
+      if (!inserted) {
+        SendStatus status = TRY(standing());
+        return SendResult{status == SendStatus::kQueued ? SendStatus::kDuplicate : status, 0, {}, {}};
+      }
     } else {
-      // Locking the group row keeps its membership fixed until we commit
-      // (membership changes only in submit_commit, after it updates this row).
-      // Exclusively, not FOR SHARE: sends to one group then queue behind each
-      // other before touching any device row, so two relay processes sending
-      // to one group cannot deadlock on the recipients' counters.
-      std::optional<Row> group = TRY(transaction.query_row(
-          "SELECT g.epoch, (SELECT COUNT(*) FROM mls_group_members m WHERE m.group_id = g.id AND m.device_id = ?) "
-          "FROM mls_groups g WHERE g.id = ? {for_update}",
-          {message.sender_device, message.group_id}));
-      if (!group) return SendResult{SendStatus::kNoSuchGroup, 0, {}, {}};
-      if (group->int64(1) == 0) return SendResult{SendStatus::kNotMember, 0, {}, {}};
+      SendStatus status = TRY(standing());
+      if (status != SendStatus::kQueued) return SendResult{status, 0, {}, {}};
       inserted = TRY(transaction.query_row(
           "INSERT INTO messages (sender_device, client_id, group_id, kind, epoch, body, created_at) "
           "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sender_device, client_id) DO NOTHING RETURNING id",

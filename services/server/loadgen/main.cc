@@ -326,10 +326,14 @@ struct Worker {
   std::thread thread;
 };
 
+// /proc/PID/<name> as text; empty if unreadable.
+std::string proc_file(int pid, const char* name) {
+  auto contents = read_file("/proc/" + std::to_string(pid) + "/" + name, 1 << 16);
+  return contents ? std::string(as_string(*contents)) : std::string();
+}
+
 long server_rss_kib(int pid) {
-  auto status = read_file("/proc/" + std::to_string(pid) + "/status", 1 << 16);
-  if (!status) return -1;
-  std::string text(as_string(*status));
+  std::string text = proc_file(pid, "status");
   std::size_t at = text.find("VmRSS:");
   if (at == std::string::npos) return -1;
   return std::atol(text.c_str() + at + 6);
@@ -339,9 +343,7 @@ long server_rss_kib(int pid) {
 // /proc/PID/stat; -1 if unreadable. On a machine shared with other work,
 // CPU per delivery compares runs better than deliveries per second.
 double server_cpu_seconds(int pid) {
-  auto stat = read_file("/proc/" + std::to_string(pid) + "/stat", 1 << 16);
-  if (!stat) return -1;
-  std::string text(as_string(*stat));
+  std::string text = proc_file(pid, "stat");
   // Fields after the command name, which is in parentheses and may hold spaces.
   std::size_t at = text.rfind(')');
   if (at == std::string::npos) return -1;

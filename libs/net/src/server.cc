@@ -591,17 +591,29 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
         co_return;
       }
       if (!batch.empty()) {
-        // One deadline for the batch: the held writes complete at once.
+        // One deadline for the batch (the held writes complete at once), kept
+        // by a plain timer handler that closes the socket, which fails the
+        // write in progress. Racing each write against the timer (`||`) cost
+        // two coroutines and a cancellation group per message written.
+        const std::uint64_t batch_id = ++write_batches_;
+        writing_ = true;
         write_timer_.expires_after(limits_.write_timeout);
+        write_timer_.async_wait([self = shared_from_this(), batch_id](ErrorCode ec) {
+          // A handler already queued when the batch ended must not fire.
+          if (!ec && self->writing_ && self->write_batches_ == batch_id) self->close_socket();
+        });
         bool failed = false;
         for (std::size_t i = 0; i < batch.size() && !failed; ++i) {
           if (i + 1 < batch.size())
             tls().hold_writes();
           else
             tls().release_writes();
-          auto result = co_await (ws_.async_write(asio::buffer(batch[i]), kUse) || write_timer_.async_wait(kUse));
-          failed = result.index() == 1 || std::get<0>(std::get<0>(result));
+          auto [ec, written] = co_await ws_.async_write(asio::buffer(batch[i]), kUse);
+          (void)written;
+          failed = static_cast<bool>(ec);
         }
+        writing_ = false;
+        write_timer_.cancel();
         tls().release_writes();
         if (failed) {
           close_socket();
@@ -631,7 +643,9 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
   asio::steady_timer timer_;        // the deadline of the current phase step
   asio::steady_timer wake_;         // wakes ws_writer
   asio::steady_timer hard_close_;
-  asio::steady_timer write_timer_;  // ws_writer's per-message deadline
+  asio::steady_timer write_timer_;  // ws_writer's per-batch deadline
+  std::uint64_t write_batches_ = 0;  // strand only: which batch write_timer_ guards
+  bool writing_ = false;             // strand only: a batch is being written
   std::optional<PeerCertificate> peer_;
   Phase phase_ = Phase::kHandshake;  // strand only
   bool stopping_ = false;            // strand only

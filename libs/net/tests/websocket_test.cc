@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <functional>
 #include <future>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -135,6 +136,48 @@ TEST(WebSocket, LargeMessagesBothWaysWhileThePeerIsNotReading) {
     ASSERT_TRUE(echo.has_value()) << client->last_error_detail();
     EXPECT_TRUE(*echo == m);
   }
+}
+
+// A peer that stops reading stalls the server's writes; after write_timeout
+// the connection is closed, not held (with its queue) forever.
+TEST(WebSocket, StalledReaderIsClosedAfterTheWriteTimeout) {
+  std::promise<void> closed;
+  WebSocketHandlers handlers;
+  handlers.on_open = [](const std::shared_ptr<WebSocketSession>& session) {
+    // 32 MiB: far more than loopback's socket buffers hold.
+    for (int i = 0; i < 64; ++i) session->send(Bytes(512 * 1024, static_cast<std::uint8_t>(i)));
+  };
+  handlers.on_message = [](WebSocketSession&, Bytes) {};
+  handlers.on_close = [&](WebSocketSession&, const CloseInfo&) { closed.set_value(); };
+  Router router;
+  ASSERT_TRUE(router.add_websocket("/ws", handlers));
+  auto server = start_server(std::move(router), [](ServerConfig& c) {
+    c.limits.write_timeout = Millis(300);
+    c.limits.ws_idle_timeout = Millis(60'000);  // the write deadline, not the idle one, must act
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto client = connect(server->port());
+  ASSERT_TRUE(client);
+  ASSERT_EQ(closed.get_future().wait_for(kTimeout), std::future_status::ready);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, Millis(250));
+  EXPECT_TRUE(eventually([&] { return server->connection_count() == 0; }));
+}
+
+// The write deadline is per batch: a connection busy for longer than
+// write_timeout in total, with every batch written in time, stays open.
+TEST(WebSocket, WriteTimeoutIsPerBatchNotPerConnection) {
+  auto server = start_server(echo_router(), [](ServerConfig& c) { c.limits.write_timeout = Millis(150); });
+  auto client = connect(server->port());
+  ASSERT_TRUE(client);
+  for (int i = 0; i < 12; ++i) {
+    const Bytes m(1000, static_cast<std::uint8_t>(i));
+    ASSERT_TRUE(client->send(m));
+    auto echo = client->receive();
+    ASSERT_TRUE(echo.has_value()) << "message " << i << ": " << client->last_error_detail();
+    EXPECT_TRUE(*echo == m);
+    std::this_thread::sleep_for(Millis(50));
+  }
+  EXPECT_EQ(server->connection_count(), 1u);
 }
 
 TEST(WebSocket, HttpRoutesAndUpgradeShareTheListener) {

@@ -238,6 +238,13 @@ class SqliteConnection final : public Connection {
 }  // namespace
 
 ErrorOr<std::unique_ptr<Connection>> open_sqlite(const DatabaseConfig& config) {
+  // Debian's SQLite counts every allocation under a global mutex (memory
+  // statistics, which PMOS never reads) and has no lookaside allocator, so
+  // the writer took and released that mutex several times per statement.
+  // Only possible before SQLite initializes; if something in the process
+  // initialized it first, the call fails harmlessly and the counting stays.
+  static const int memstatus_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)memstatus_off;
   sqlite3* raw = nullptr;
   int code = sqlite3_open_v2(config.location.c_str(), &raw,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);

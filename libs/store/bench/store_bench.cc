@@ -247,6 +247,69 @@ void BM_RelayPairs(benchmark::State& state, Backend backend) {
       cpu_us / static_cast<double>(std::max<std::int64_t>(1, state.iterations() * kInFlight));
 }
 
+// Groups of 100: each send queued for the 99 other members (no acks),
+// 32 sends in flight. Items are deliveries (queue entries), as in
+// RelayPairs512, with the process's CPU time per delivery.
+void BM_GroupFanOut(benchmark::State& state, Backend backend) {
+  std::string key = std::string(to_string(backend)) + "-groups";
+  Setup* setup = nullptr;
+  if (auto it = g_setups.find(key); it != g_setups.end()) {
+    setup = &it->second;
+  } else {
+    std::unique_ptr<RelayStore> store = open_store(backend, /*group_commit=*/true, key, state);
+    if (store == nullptr) return;
+    Setup groups;
+    groups.store = std::move(store);
+    add_senders(groups, "member", 200);
+    for (std::size_t g = 0; g < 2; ++g) {
+      std::vector<std::string> members(groups.senders.begin() + static_cast<std::ptrdiff_t>(g * 100),
+                                       groups.senders.begin() + static_cast<std::ptrdiff_t>(g * 100 + 100));
+      (void)groups.store->create_group(pmos::to_bytes("group-" + std::to_string(g)), members);
+    }
+    setup = &g_setups.emplace(key, std::move(groups)).first->second;
+  }
+  constexpr int kInFlight = 32;
+  std::mutex mutex;
+  std::condition_variable done;
+  std::int64_t deliveries = 0;
+  timespec cpu_start{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_start);
+  for (auto _ : state) {
+    int pending = kInFlight;
+    bool failed = false;
+    for (int i = 0; i < kInFlight; ++i) {
+      const std::size_t group = static_cast<std::size_t>(i % 2);
+      OutgoingMessage message;
+      message.group_id = pmos::to_bytes("group-" + std::to_string(group));
+      message.sender_device = setup->senders[group * 100 + static_cast<std::size_t>(i / 2)];
+      message.body = Bytes(200, 0xab);
+      std::uint64_t id = g_next_id++;
+      message.message_id = Bytes(reinterpret_cast<const std::uint8_t*>(&id),
+                                 reinterpret_cast<const std::uint8_t*>(&id) + sizeof id);
+      setup->store->send_message_async(std::move(message), [&](pmos::ErrorOr<SendResult> result) {
+        std::lock_guard lock(mutex);
+        if (!result.has_value() || result->status != SendStatus::kQueued || result->queued.size() != 99)
+          failed = true;
+        else
+          deliveries += 99;
+        if (--pending == 0) done.notify_one();
+      });
+    }
+    std::unique_lock lock(mutex);
+    done.wait(lock, [&] { return pending == 0; });
+    if (failed) {
+      state.SkipWithError("send failed");
+      break;
+    }
+  }
+  timespec cpu_end{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_end);
+  double cpu_us = (static_cast<double>(cpu_end.tv_sec - cpu_start.tv_sec) * 1e6 +
+                   static_cast<double>(cpu_end.tv_nsec - cpu_start.tv_nsec) / 1e3);
+  state.SetItemsProcessed(deliveries);
+  state.counters["cpu_us_per_delivery"] = cpu_us / static_cast<double>(std::max<std::int64_t>(1, deliveries));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -278,6 +341,8 @@ int main(int argc, char** argv) {
   for (Backend backend : {Backend::kSqlite, Backend::kPostgres}) {
     std::string name = std::string("RelayPairs512/") + std::string(to_string(backend));
     benchmark::RegisterBenchmark(name.c_str(), BM_RelayPairs, backend)->UseRealTime()->MinTime(3.0);
+    name = std::string("GroupFanOut100/") + std::string(to_string(backend));
+    benchmark::RegisterBenchmark(name.c_str(), BM_GroupFanOut, backend)->UseRealTime()->MinTime(3.0);
   }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

@@ -297,6 +297,14 @@ TEST_P(RelayStoreTest, FansOutToAHundredDevices) {
   EXPECT_EQ(sent.recipients, 99);
   ASSERT_OK_AND_ASSIGN(sent, store->send_message(message_from(devices[0], group, "m2", "again")));
   EXPECT_EQ(sent.recipients, 99);
+  // What the relay pushes at once: each recipient with its new sequence number.
+  ASSERT_EQ(sent.queued.size(), 99u);
+  std::set<std::string> pushed;
+  for (const QueuedFor& entry : sent.queued) {
+    EXPECT_EQ(entry.seq, 2) << entry.device_id;
+    pushed.insert(entry.device_id);
+  }
+  EXPECT_EQ(pushed, std::set<std::string>(devices.begin() + 1, devices.begin() + 100));
   for (int i = 1; i < 100; ++i) {
     ASSERT_OK_AND_ASSIGN(auto queued, store->fetch(devices[static_cast<std::size_t>(i)], 0, 10));
     ASSERT_EQ(queued.size(), 2u) << devices[static_cast<std::size_t>(i)];

@@ -436,6 +436,72 @@ TEST_F(PmosdTest, PreparedLaunches) {
   stop_pmosd();
 }
 
+// The signed head is rewritten off the launch path (docs/device.md, "Prepared
+// launches"): once after a short run's answer, and while an app keeps running
+// within pmosd's kHeadDelay (100 ms) of its start. The runs go through
+// pmos-launch, the client without a C library.
+TEST_F(PmosdTest, TheHeadFollowsEachRunAndPmosLaunchRunsApps) {
+  write("standard.json", kStandard);
+  ASSERT_EQ(pmos({"app", "keygen", "--out", path("dev")}).exit_code, 0);
+  ASSERT_EQ(pmos({"app", "keygen", "--out", path("authority")}).exit_code, 0);
+  Greeter allowed("welcome"), denied("you should not see this");
+  build_package(1, allowed.port(), denied.port(), path("app.pkg"));
+  start_pmosd();
+  ASSERT_EQ(device({"install", path("app.pkg")}).exit_code, 0);
+  auto launch = [&](const std::vector<std::string>& args) { return run(PMOS_LAUNCH_BINARY, args); };
+  // Every entry is under the signed head (none "after the head"), within 2 s.
+  auto head_covers_the_log = [&] {
+    Result verified;
+    for (int i = 0; i < 100; ++i) {
+      verified = pmos({"audit", "verify", "--state", state_});
+      if (verified.exit_code == 0 && verified.output.find("after the head") == std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ADD_FAILURE() << verified.output;
+    return false;
+  };
+
+  Result r = launch({"--socket", socket_, kAppId});
+  EXPECT_EQ(r.exit_code, 0) << r.output << "\nlogs:\n" << device({"logs", kAppId}).output;
+  EXPECT_EQ(allowed.accepted(), 1);
+  EXPECT_EQ(denied.accepted(), 0);
+  EXPECT_TRUE(head_covers_the_log());
+  r = pmos({"audit", "show", "--state", state_});
+  EXPECT_NE(r.output.find("exited with code 0"), std::string::npos) << r.output;
+
+  r = launch({"--socket", socket_, "org.not.installed"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("pmos-launch: run: not found: app is not installed"), std::string::npos) << r.output;
+  r = launch({"--socket", path("no.sock"), kAppId});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("cannot talk to pmosd at " + path("no.sock") + ": connect: No such file"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(launch({}).exit_code, 2);
+  EXPECT_EQ(launch({"--socket", socket_, kAppId, "extra"}).exit_code, 2);
+  EXPECT_EQ(launch({"--socket", socket_, std::string(129, 'a')}).exit_code, 2);
+
+  // An app that keeps running (and asks the broker nothing, whose entries
+  // would move the head): its launch entry comes under the head while it runs.
+  build_package(2, allowed.port(), denied.port(), path("app2.pkg"), "sleep");
+  ASSERT_EQ(device({"install", path("app2.pkg")}).exit_code, 0);
+  Result run_result;
+  std::thread runner([&] { run_result = launch({"--socket", socket_, kAppId}); });
+  bool running = false;
+  for (int i = 0; i < 200 && !running; ++i) {
+    running = device({"logs", kAppId}).output.find("sleeping") != std::string::npos;
+    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(running);
+  EXPECT_TRUE(head_covers_the_log());
+  EXPECT_NE(device({"list"}).output.find("running"), std::string::npos);
+  EXPECT_EQ(device({"stop", kAppId}).exit_code, 0);
+  runner.join();
+  EXPECT_EQ(run_result.exit_code, 128 + SIGKILL) << run_result.output;
+  EXPECT_TRUE(head_covers_the_log());
+  stop_pmosd();
+}
+
 // `run` is answered as soon as the app's main process has exited (and the
 // exit is in the log); the rest of its tree (here a child it left behind)
 // dies with the sandbox's reaper a moment later. Until then the app still

@@ -2,7 +2,8 @@
 // sandbox run`) and exercises the broker through the header-only client.
 // Reads "HOST ALLOWED_PORT DENIED_PORT MODE" from /app/endpoints.txt and
 // prints one line per check; exits 0 only if every check came out as the
-// sandbox promises ("linger" mode: then waits to be stopped; "orphan" mode:
+// sandbox promises ("linger" mode: then waits to be stopped; "sleep" mode:
+// waits to be stopped before any of it; "orphan" mode:
 // leaves a child behind that would run for minutes). Built without sanitizers: it runs where ptrace (LeakSanitizer) is
 // forbidden, and it must stay a plain program like any vetted app.
 #include <arpa/inet.h>
@@ -25,6 +26,11 @@ int main() {
   if (!(config >> host >> allowed >> denied >> mode)) {
     std::printf("cannot read /app/endpoints.txt\n");
     return 2;
+  }
+  if (mode == "sleep") {  // no broker request, so nothing but its launch is logged while it runs
+    std::printf("sleeping\n");
+    std::fflush(stdout);
+    ::sleep(600);
   }
   const char* fd_text = std::getenv("PMOS_BROKER_FD");
   int broker = fd_text ? std::atoi(fd_text) : pmos::broker_client::kBrokerFd;

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -854,6 +855,23 @@ ErrorOr<ExitStatus> Sandbox::wait_app() {
   if (cgroup_) result.memory_limit_hit = cgroup_->memory_limit_hit();
   exit_status_ = result;
   return result;
+}
+
+ErrorOr<std::optional<ExitStatus>> Sandbox::wait_app_for(std::chrono::milliseconds timeout) {
+  if (exit_status_) return exit_status_;
+  if (go_) return Error::invalid_argument("sandbox: a prepared sandbox has to be started before its app can end");
+  // The status, or EOF from a reaper that died without writing it, makes the
+  // pipe readable; wait_app() then tells which.
+  struct pollfd ready{status_fd_.get(), POLLIN, 0};
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    int n = poll(&ready, 1, static_cast<int>(std::max<std::chrono::milliseconds::rep>(left.count(), 0)));
+    if (n > 0) break;
+    if (n == 0) return std::optional<ExitStatus>();
+    if (errno != EINTR) return Error::system("sandbox: poll", errno);
+  }
+  return std::optional<ExitStatus>(TRY(wait_app()));
 }
 
 ErrorOr<ExitStatus> Sandbox::wait() {

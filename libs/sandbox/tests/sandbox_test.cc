@@ -6,16 +6,19 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -749,6 +752,12 @@ TEST_F(PreparedSandboxTest, ParkedReaperIsConfinedAndTheAppHasNotRun) {
   EXPECT_EQ(status_line(waiting, "NoNewPrivs"), "1");
   EXPECT_EQ(status_line(waiting, "Seccomp"), "2");
   EXPECT_EQ(status_line(waiting, "Uid").substr(0, std::to_string(host_uid_).size()), std::to_string(host_uid_));
+  // It shares the reaper's memory rather than holding a copy, so that its
+  // exec has no address space to tear down (child.cc). kcmp needs ptrace
+  // rights over both: root's.
+  if (geteuid() == 0) {
+    EXPECT_EQ(syscall(SYS_kcmp, reaper, waiting, KCMP_VM, 0, 0), 0) << std::strerror(errno);
+  }
   if (support_->cgroup == CgroupVersion::kV1) {
     std::string pids_dir = mountpoint_of("pids") + cgroup_of(reaper, "pids");
     EXPECT_EQ(cgroup_of(waiting, "pids"), cgroup_of(reaper, "pids"));
@@ -765,6 +774,42 @@ TEST_F(PreparedSandboxTest, ParkedReaperIsConfinedAndTheAppHasNotRun) {
   EXPECT_TRUE(status->exited_with(0)) << describe(*status);
   EXPECT_TRUE(fs::exists(data_ / "probe-file"));
   EXPECT_FALSE((*box)->start().has_value());  // once only
+}
+
+TEST_F(PreparedSandboxTest, WaitAppForGivesUpWhileTheAppRunsAndReturnsItsStatusAfter) {
+  SandboxSpec s = spec({});
+  s.argv = {"/bin/sh", "-c", "sleep 0.3; exit 7"};
+  auto box = Sandbox::prepare(s);
+  ASSERT_TRUE(box.has_value()) << box.error().to_string();
+  EXPECT_FALSE((*box)->wait_app_for(std::chrono::milliseconds(1)).has_value());  // not started
+  ASSERT_TRUE((*box)->start().has_value());
+  auto soon = (*box)->wait_app_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(soon.has_value()) << soon.error().to_string();
+  EXPECT_FALSE(soon->has_value());  // still sleeping
+  auto later = (*box)->wait_app_for(std::chrono::seconds(10));
+  ASSERT_TRUE(later.has_value()) << later.error().to_string();
+  ASSERT_TRUE(later->has_value());
+  EXPECT_TRUE((*later)->exited_with(7)) << describe(**later);
+  auto again = (*box)->wait_app_for(std::chrono::milliseconds(0));
+  ASSERT_TRUE(again.has_value() && again->has_value());
+  EXPECT_TRUE((*again)->exited_with(7));
+  auto status = (*box)->wait();
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(status->exited_with(7)) << describe(*status);
+}
+
+TEST_F(PreparedSandboxTest, WaitAppForSeesAReaperKilledFromOutside) {
+  SandboxSpec s = spec({});
+  s.argv = {"/bin/sh", "-c", "sleep 30"};
+  auto box = Sandbox::prepare(s);
+  ASSERT_TRUE(box.has_value()) << box.error().to_string();
+  ASSERT_TRUE((*box)->start().has_value());
+  ASSERT_EQ(::kill((*box)->pid(), SIGKILL), 0);
+  auto status = (*box)->wait_app_for(std::chrono::seconds(10));
+  ASSERT_TRUE(status.has_value()) << status.error().to_string();
+  ASSERT_TRUE(status->has_value());
+  EXPECT_TRUE((*status)->killed_by(SIGKILL)) << describe(**status);
+  EXPECT_TRUE((*box)->finished());
 }
 
 TEST_F(PreparedSandboxTest, DiscardedBeforeStartTheAppNeverRuns) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +38,10 @@ constexpr std::size_t kMaxLogReply = 1 << 20;
 constexpr std::size_t kMaxPrepared = 16;
 // Control workers kept waiting in accept() for the next connections.
 constexpr std::size_t kIdleWorkers = 2;
+// How long a run's `launch` entry may stay past the signed head while the app
+// runs (docs/device.md, "Prepared launches"): an app that ends sooner gets one
+// head rewrite after the answer, off the path of its launch and its exit.
+constexpr std::chrono::milliseconds kHeadDelay{100};
 
 ControlResponse ok(std::string text, std::uint32_t exit_code = 0) {
   return {ControlStatus::kOk, exit_code, std::move(text)};
@@ -154,6 +159,10 @@ ErrorOr<std::unique_ptr<Daemon>> Daemon::create(Config config) {
     auto pool = sandbox::LaunchPool::create(2);
     if (pool.has_value()) daemon->launch_pool_ = std::move(*pool);
   }
+  {
+    Daemon* d = daemon.get();
+    d->head_writer_ = std::thread([d] { d->head_loop(); });
+  }
   if (daemon->config_.prepare_launches) {
     Daemon* d = daemon.get();
     d->preparer_ = std::thread([d] { d->prepare_loop(); });
@@ -167,6 +176,7 @@ ErrorOr<std::unique_ptr<Daemon>> Daemon::create(Config config) {
 Daemon::~Daemon() {
   stop_workers();
   stop_preparing();
+  stop_head_writer();
   ::unlink(config_.socket_path.c_str());
 }
 
@@ -223,7 +233,8 @@ void Daemon::prepare(const std::string& app_id) {
     return sandbox::Sandbox::prepare(spec);  // the parked reaper holds the app's descriptors now
   }();
   if (box) {
-    prepared = Prepared{std::move(*box), std::move(broker_end), app.digest};
+    auto broker = std::make_unique<BrokerThread>(app_id, *audit_, broker_end.get());
+    prepared = Prepared{std::move(*box), std::move(broker_end), app.digest, std::move(broker)};
   } else {
     // Not fatal: `run` launches the ordinary way and reports what fails there.
     std::fprintf(stderr, "pmosd: preparing %s: %s\n", app_id.c_str(), box.error().to_string().c_str());
@@ -484,6 +495,73 @@ void Daemon::update_audit_head() {
     std::fprintf(stderr, "pmosd: updating the audit head: %s\n", r.error().to_string().c_str());
 }
 
+Daemon::BrokerThread::BrokerThread(std::string app_id, device::AuditLog& audit, int socket)
+    : app_id_(std::move(app_id)), audit_(audit), socket_(socket), thread_([this] { run(); }) {}
+
+Daemon::BrokerThread::~BrokerThread() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wanted_.notify_one();
+  // Ends a serve() blocked in a receive, or in a send to an app that is gone.
+  ::shutdown(socket_, SHUT_RDWR);
+  thread_.join();
+}
+
+void Daemon::BrokerThread::serve(device::Grants grants) {
+  {
+    std::lock_guard lock(mutex_);
+    grants_ = std::move(grants);
+  }
+  wanted_.notify_one();
+}
+
+void Daemon::BrokerThread::run() {
+  std::optional<device::Grants> grants;
+  {
+    std::unique_lock lock(mutex_);
+    wanted_.wait(lock, [&] { return stop_ || grants_.has_value(); });
+    if (!grants_) return;  // the sandbox was dropped before its run
+    grants = std::move(grants_);
+  }
+  device::Broker broker(app_id_, std::move(*grants), audit_, {});
+  if (auto served = broker.serve(socket_); !served)
+    std::fprintf(stderr, "pmosd: broker of %s: %s\n", app_id_.c_str(), served.error().to_string().c_str());
+}
+
+void Daemon::want_audit_head() {
+  {
+    std::lock_guard lock(head_mutex_);
+    head_pending_ = true;
+  }
+  head_wanted_.notify_one();
+}
+
+void Daemon::head_loop() {
+  // Nice 19: it runs when nothing else wants the CPU, and still gets a share
+  // of a busy one (unlike SCHED_IDLE, which could starve it).
+  (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+  std::unique_lock lock(head_mutex_);
+  for (;;) {
+    head_wanted_.wait(lock, [&] { return head_pending_ || head_stop_; });
+    if (!head_pending_) break;
+    head_pending_ = false;
+    lock.unlock();
+    update_audit_head();
+    lock.lock();
+  }
+}
+
+void Daemon::stop_head_writer() {
+  {
+    std::lock_guard lock(head_mutex_);
+    head_stop_ = true;
+  }
+  head_wanted_.notify_one();
+  if (head_writer_.joinable()) head_writer_.join();
+}
+
 bool Daemon::wait_until_not_running(std::unique_lock<std::mutex>& lock, const std::string& app_id) {
   // A run answers its client before its tree is gone, so a client that runs,
   // then updates, removes or runs the app again may arrive first. The
@@ -551,9 +629,11 @@ ControlResponse Daemon::run_app(const std::string& app_id, const Reply& reply) {
   // Confined and parked, the app not yet started: prepared ahead, or now.
   UniqueFd broker_end;
   std::unique_ptr<sandbox::Sandbox> box;
+  std::unique_ptr<BrokerThread> broker;  // after broker_end: destroyed first
   if (prepared) {
     broker_end = std::move(prepared->broker_end);
     box = std::move(prepared->box);
+    broker = std::move(prepared->broker);
   } else {
     // The spec's copies of the app's descriptors close at the end of this
     // block: the broker must see EOF when the app is gone.
@@ -571,34 +651,48 @@ ControlResponse Daemon::run_app(const std::string& app_id, const Reply& reply) {
     running_[app_id].box = box.get();
     if (stopping_) (void)box->kill();
   }
+  // The broker serves before the app runs. Its thread came with the prepared
+  // sandbox; for one made now it is made now.
+  if (!broker) broker = std::make_unique<BrokerThread>(app_id, *audit_, broker_end.get());
+  std::string granted = describe(grants);
+  broker->serve(std::move(grants));
+  auto stop_broker = [&] { broker.reset(); };
+
   // The launch is in the log, durably, before anything of the app runs: an
   // app that ran unrecorded is what the log exists to rule out. So an entry
-  // that cannot be written means no launch. The signed head follows once the
-  // app runs (it only bounds how much of the tail could be cut unnoticed).
+  // that cannot be written means no launch. The signed head is rewritten
+  // later (it only bounds how much of the tail could be cut unnoticed; an
+  // entry past it verifies on its own): once after the answer for both
+  // entries, or kHeadDelay after the start if the app runs longer.
   auto logged = audit_->append(device::AuditEvent::kLaunch, app_id,
                                "version " + std::to_string(app.manifest.version_code) + ", reaper pid " +
                                    std::to_string(box->pid()) + (prepared ? " (prepared)" : "") + ", " +
-                                   describe(box->isolation()) + "; grants " + describe(grants),
+                                   describe(box->isolation()) + "; grants " + granted,
                                device::AuditLog::Head::kLater);
   auto started = logged.has_value() ? box->start() : ErrorOr<void>(logged.error());
-  update_audit_head();
   if (!started) {
+    update_audit_head();
     (void)audit_->append(device::AuditEvent::kDenial, app_id, "launch failed: " + started.error().to_string());
     (void)box->kill();  // start() has done this if it failed itself
     (void)box->wait();
+    stop_broker();
     return finish(refused("run", started.error()));
   }
 
-  device::Broker broker(app_id, std::move(grants), *audit_, {});
-  std::thread broker_thread([&] {
-    if (auto served = broker.serve(broker_end.get()); !served)
-      std::fprintf(stderr, "pmosd: broker of %s: %s\n", app_id.c_str(), served.error().to_string().c_str());
-  });
   // The app's status arrives before the reaper's exit tears the namespaces
   // down: the client is answered then, with the exit entry already in the log
   // (so that `pmos audit show` right after `run` shows it), and the signed
   // head after the answer.
-  auto status = box->wait_app();
+  auto early = box->wait_app_for(kHeadDelay);
+  ErrorOr<sandbox::ExitStatus> status = Error::internal("unset");
+  if (!early) {
+    status = early.error();
+  } else if (*early) {
+    status = **early;
+  } else {
+    want_audit_head();
+    status = box->wait_app();
+  }
   ControlResponse response;
   if (!status) {
     (void)audit_->append(device::AuditEvent::kExit, app_id, "lost: " + status.error().to_string(),
@@ -617,15 +711,13 @@ ControlResponse Daemon::run_app(const std::string& app_id, const Reply& reply) {
     running_[app_id].app_exited = true;
   }
   reply(response);
-  update_audit_head();
+  want_audit_head();
 
   // The app's other processes die with the reaper; until it is reaped the
   // app still counts as running (no new run, update or removal meanwhile).
   (void)box->wait();
-  // The app's end closed with its sandbox; shutdown() covers a broker blocked
-  // in a send to an app that is gone.
-  ::shutdown(broker_end.get(), SHUT_RDWR);
-  broker_thread.join();
+  // The app's end closed with its sandbox.
+  stop_broker();
   return finish(response);  // `box`, reaped, is destroyed after its entry is gone
 }
 

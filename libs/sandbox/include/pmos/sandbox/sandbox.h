@@ -139,6 +139,9 @@ class Sandbox {
   // killer) is waited for, and its status is the app's. Calling it again
   // returns the same status. Refused for a prepared sandbox not yet started.
   ErrorOr<ExitStatus> wait_app();
+  // wait_app(), but gives up after `timeout` with no status (nullopt) if the
+  // app is still running then.
+  ErrorOr<std::optional<ExitStatus>> wait_app_for(std::chrono::milliseconds timeout);
   // Waits for the whole tree to be gone (the reaper reaped, so every process
   // of the app is dead) and removes the cgroup; returns the app's status.
   // Calling it again returns the same status.

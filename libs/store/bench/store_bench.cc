@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -174,33 +175,44 @@ void BM_DurableEnqueueAsync(benchmark::State& state, Backend backend) {
   state.SetItemsProcessed(state.iterations() * kInFlight);
 }
 
+// The process's CPU time in microseconds.
+double process_cpu_us() {
+  timespec now{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) * 1e6 + static_cast<double>(now.tv_nsec) / 1e3;
+}
+
+// The store and devices for `key`, made by `make` (which adds groups) on
+// first use; null if the store could not be opened.
+Setup* cached_setup(const std::string& key, Backend backend, benchmark::State& state, const char* prefix,
+                    const std::function<void(Setup&)>& make) {
+  if (auto it = g_setups.find(key); it != g_setups.end()) return &it->second;
+  std::unique_ptr<RelayStore> store = open_store(backend, /*group_commit=*/true, key, state);
+  if (store == nullptr) return nullptr;
+  Setup setup;
+  setup.store = std::move(store);
+  add_senders(setup, prefix, 200);
+  make(setup);
+  return &g_setups.emplace(key, std::move(setup)).first->second;
+}
+
 // What the relay does for 1:1 chat, whole: 100 pairs of devices, each
 // delivery a durable send and then the recipient's ack of it, with 512
 // deliveries in flight at once (as from 200 connected devices). Reports the
 // process's CPU time per delivery: the group commit writer's cost (this
 // thread only waits).
 void BM_RelayPairs(benchmark::State& state, Backend backend) {
-  std::string key = std::string(to_string(backend)) + "-pairs";
-  Setup* setup = nullptr;
-  if (auto it = g_setups.find(key); it != g_setups.end()) {
-    setup = &it->second;
-  } else {
-    std::unique_ptr<RelayStore> store = open_store(backend, /*group_commit=*/true, key, state);
-    if (store == nullptr) return;
-    Setup pairs;
-    pairs.store = std::move(store);
-    add_senders(pairs, "device", 200);
+  Setup* setup = cached_setup(std::string(to_string(backend)) + "-pairs", backend, state, "device", [](Setup& pairs) {
     for (std::size_t i = 0; i < pairs.senders.size(); i += 2) {
       std::vector<std::string> members = {pairs.senders[i], pairs.senders[i + 1]};
       (void)pairs.store->create_group(pmos::to_bytes("pair-" + std::to_string(i)), members);
     }
-    setup = &g_setups.emplace(key, std::move(pairs)).first->second;
-  }
+  });
+  if (setup == nullptr) return;
   constexpr int kInFlight = 512;
   std::mutex mutex;
   std::condition_variable done;
-  timespec cpu_start{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_start);
+  const double cpu_start = process_cpu_us();
   for (auto _ : state) {
     int pending = kInFlight;
     bool failed = false;
@@ -238,10 +250,7 @@ void BM_RelayPairs(benchmark::State& state, Backend backend) {
       break;
     }
   }
-  timespec cpu_end{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_end);
-  double cpu_us = (static_cast<double>(cpu_end.tv_sec - cpu_start.tv_sec) * 1e6 +
-                   static_cast<double>(cpu_end.tv_nsec - cpu_start.tv_nsec) / 1e3);
+  const double cpu_us = process_cpu_us() - cpu_start;
   state.SetItemsProcessed(state.iterations() * kInFlight);
   state.counters["cpu_us_per_delivery"] =
       cpu_us / static_cast<double>(std::max<std::int64_t>(1, state.iterations() * kInFlight));
@@ -251,29 +260,19 @@ void BM_RelayPairs(benchmark::State& state, Backend backend) {
 // 32 sends in flight. Items are deliveries (queue entries), as in
 // RelayPairs512, with the process's CPU time per delivery.
 void BM_GroupFanOut(benchmark::State& state, Backend backend) {
-  std::string key = std::string(to_string(backend)) + "-groups";
-  Setup* setup = nullptr;
-  if (auto it = g_setups.find(key); it != g_setups.end()) {
-    setup = &it->second;
-  } else {
-    std::unique_ptr<RelayStore> store = open_store(backend, /*group_commit=*/true, key, state);
-    if (store == nullptr) return;
-    Setup groups;
-    groups.store = std::move(store);
-    add_senders(groups, "member", 200);
+  Setup* setup = cached_setup(std::string(to_string(backend)) + "-groups", backend, state, "member", [](Setup& groups) {
     for (std::size_t g = 0; g < 2; ++g) {
       std::vector<std::string> members(groups.senders.begin() + static_cast<std::ptrdiff_t>(g * 100),
                                        groups.senders.begin() + static_cast<std::ptrdiff_t>(g * 100 + 100));
       (void)groups.store->create_group(pmos::to_bytes("group-" + std::to_string(g)), members);
     }
-    setup = &g_setups.emplace(key, std::move(groups)).first->second;
-  }
+  });
+  if (setup == nullptr) return;
   constexpr int kInFlight = 32;
   std::mutex mutex;
   std::condition_variable done;
   std::int64_t deliveries = 0;
-  timespec cpu_start{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_start);
+  const double cpu_start = process_cpu_us();
   for (auto _ : state) {
     int pending = kInFlight;
     bool failed = false;
@@ -302,10 +301,7 @@ void BM_GroupFanOut(benchmark::State& state, Backend backend) {
       break;
     }
   }
-  timespec cpu_end{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu_end);
-  double cpu_us = (static_cast<double>(cpu_end.tv_sec - cpu_start.tv_sec) * 1e6 +
-                   static_cast<double>(cpu_end.tv_nsec - cpu_start.tv_nsec) / 1e3);
+  const double cpu_us = process_cpu_us() - cpu_start;
   state.SetItemsProcessed(deliveries);
   state.counters["cpu_us_per_delivery"] = cpu_us / static_cast<double>(std::max<std::int64_t>(1, deliveries));
 }

@@ -112,6 +112,12 @@ Setup* setup_for(Backend backend, bool group_commit, benchmark::State& state) {
   return &g_setups.emplace(key, std::move(setup)).first->second;
 }
 
+// A fresh client message id (resends are not what these benchmarks measure).
+Bytes next_message_id() {
+  std::uint64_t id = g_next_id++;
+  return Bytes(reinterpret_cast<const std::uint8_t*>(&id), reinterpret_cast<const std::uint8_t*>(&id) + sizeof id);
+}
+
 void BM_DurableEnqueue(benchmark::State& state, Backend backend, bool group_commit) {
   static std::mutex setup_mutex;
   Setup* setup;
@@ -126,9 +132,7 @@ void BM_DurableEnqueue(benchmark::State& state, Backend backend, bool group_comm
   message.sender_device = sender;
   message.body = Bytes(256, 0xab);
   for (auto _ : state) {
-    std::uint64_t id = g_next_id++;
-    message.message_id = Bytes(reinterpret_cast<const std::uint8_t*>(&id),
-                               reinterpret_cast<const std::uint8_t*>(&id) + sizeof id);
+    message.message_id = next_message_id();
     auto sent = setup->store->send_message(message);
     if (!sent.has_value() || sent->status != SendStatus::kQueued) {
       state.SkipWithError("send failed");
@@ -156,9 +160,7 @@ void BM_DurableEnqueueAsync(benchmark::State& state, Backend backend) {
       message.group_id = pmos::to_bytes("g-" + sender);
       message.sender_device = sender;
       message.body = Bytes(256, 0xab);
-      std::uint64_t id = g_next_id++;
-      message.message_id = Bytes(reinterpret_cast<const std::uint8_t*>(&id),
-                                 reinterpret_cast<const std::uint8_t*>(&id) + sizeof id);
+      message.message_id = next_message_id();
       setup->store->send_message_async(std::move(message), [&](pmos::ErrorOr<SendResult> result) {
         std::lock_guard lock(mutex);
         if (!result.has_value() || result->status != SendStatus::kQueued) failed = true;
@@ -230,9 +232,7 @@ void BM_RelayPairs(benchmark::State& state, Backend backend) {
       message.group_id = pmos::to_bytes("pair-" + std::to_string(pair));
       message.sender_device = sender;
       message.body = Bytes(200, 0xab);
-      std::uint64_t id = g_next_id++;
-      message.message_id = Bytes(reinterpret_cast<const std::uint8_t*>(&id),
-                                 reinterpret_cast<const std::uint8_t*>(&id) + sizeof id);
+      message.message_id = next_message_id();
       setup->store->send_message_async(
           std::move(message), [&, receiver](pmos::ErrorOr<SendResult> result) {
             if (!result.has_value() || result->status != SendStatus::kQueued || result->queued.size() != 1) {
@@ -282,9 +282,7 @@ void BM_GroupFanOut(benchmark::State& state, Backend backend) {
       message.group_id = pmos::to_bytes("group-" + std::to_string(group));
       message.sender_device = setup->senders[group * 100 + static_cast<std::size_t>(i / 2)];
       message.body = Bytes(200, 0xab);
-      std::uint64_t id = g_next_id++;
-      message.message_id = Bytes(reinterpret_cast<const std::uint8_t*>(&id),
-                                 reinterpret_cast<const std::uint8_t*>(&id) + sizeof id);
+      message.message_id = next_message_id();
       setup->store->send_message_async(std::move(message), [&](pmos::ErrorOr<SendResult> result) {
         std::lock_guard lock(mutex);
         if (!result.has_value() || result->status != SendStatus::kQueued || result->queued.size() != 99)

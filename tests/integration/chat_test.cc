@@ -72,6 +72,7 @@ class Chat : public ::testing::TestWithParam<Backend> {
   }
   void TearDown() override {
     devices_.clear();
+    if (server_ == nullptr) return;  // SetUp failed before making it
     if (HasFailure()) {
       server_->keep();
       std::fprintf(stderr, "kept %s\nserver log (tail):\n%s\n", server_->dir().c_str(),

@@ -74,6 +74,7 @@ class NationalChat : public ::testing::TestWithParam<Backend> {
   }
   void TearDown() override {
     devices_.clear();
+    if (server_ == nullptr) return;  // SetUp failed before making it
     if (HasFailure()) {
       server_->keep();
       std::string log = server_->log();

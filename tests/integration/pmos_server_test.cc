@@ -48,7 +48,10 @@ class PmosServer : public ::testing::TestWithParam<Backend> {
     return map;
   }
   static void TearDownTestSuite() {
-    for (auto& [backend, server] : servers()) EXPECT_EQ(server->stop(), 0) << "unclean shutdown";
+    for (auto& [backend, server] : servers()) {
+      if (server == nullptr) continue;  // its SetUp failed
+      EXPECT_EQ(server->stop(), 0) << "unclean shutdown";
+    }
     servers().clear();
     release_test_postgres();
   }
@@ -68,7 +71,7 @@ class PmosServer : public ::testing::TestWithParam<Backend> {
     ASSERT_TRUE(server_->running()) << server_->log();
   }
   void TearDown() override {
-    if (HasFailure()) {
+    if (HasFailure() && server_ != nullptr) {
       server_->keep();
       std::fprintf(stderr, "server log:\n%s\n", server_->log().c_str());
     }

@@ -191,7 +191,9 @@ inline std::optional<std::string> test_database(Backend backend, std::string& er
   if (const char* file = std::getenv("PMOS_TEST_POSTGRES_FILE")) {
     auto conninfo = read_file(file);
     if (!conninfo) {
-      error = std::string("cannot read ") + file;
+      // The store_postgres ctest fixture that writes it lives in libs/store:
+      // a ctest started in this directory alone does not run it.
+      error = std::string("cannot read ") + file + " (run ctest from the build directory's root, or set PMOS_TEST_POSTGRES)";
       return std::nullopt;
     }
     std::string database(as_string(*conninfo));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "pmos/crypto/kem.h"
+#include "pmos/crypto/signer.h"
 
 namespace pmos::crypto {
 namespace {
@@ -65,6 +66,42 @@ TEST_P(SignatureTest, WrongLengthsAndForeignKeysAreErrors) {
   EXPECT_FALSE(scheme.verify(PublicKey{}, to_bytes("m"), Bytes(64, 0)).has_value());
 }
 
+TEST_P(SignatureTest, ASignerSignsManyMessagesAsTheSchemeDoes) {
+  const SignatureScheme& scheme = *GetParam();
+  PrivateKey key = scheme.generate().value();
+  Signer signer = Signer::create(scheme, key).value();
+  EXPECT_EQ(&signer.scheme(), &scheme);
+  EXPECT_EQ(signer.public_key(), key.public_key());
+  // Each signature works on its own copy of the prepared context: the
+  // second and later ones (and an empty message) must verify too.
+  for (const char* text : {"launch com.agency.radio", "", "exit com.agency.radio 0", "launch com.agency.radio"}) {
+    Bytes message = to_bytes(text);
+    Bytes signature = signer.sign(message).value();
+    EXPECT_TRUE(scheme.verify(key.public_key(), message, signature).has_value()) << text;
+    Bytes other = message;
+    other.push_back('!');
+    EXPECT_FALSE(scheme.verify(key.public_key(), other, signature).has_value()) << text;
+    // EdDSA is deterministic: the very same bytes as the one-shot path.
+    if (scheme.id() == ed25519().id() || scheme.id() == ed448().id()) {
+      EXPECT_EQ(signature, scheme.sign(key, message).value()) << text;
+    }
+  }
+  Signer moved = std::move(signer);
+  EXPECT_TRUE(scheme.verify(key.public_key(), to_bytes("m"), moved.sign(to_bytes("m")).value()).has_value());
+}
+
+TEST_P(SignatureTest, ASignerRefusesEmptyAndForeignKeys) {
+  const SignatureScheme& scheme = *GetParam();
+  auto empty = Signer::create(scheme, PrivateKey{});
+  ASSERT_FALSE(empty.has_value());
+  EXPECT_EQ(empty.error().category(), ErrorCategory::kInvalidArgument);
+  auto kem = Signer::create(scheme, dhkem_x25519().generate().value());
+  ASSERT_FALSE(kem.has_value());
+  EXPECT_EQ(kem.error().category(), ErrorCategory::kInvalidArgument);
+  const SignatureScheme& other = &scheme == &ed25519() ? ecdsa_p256_sha256() : ed25519();
+  EXPECT_FALSE(Signer::create(scheme, other.generate().value()).has_value());
+}
+
 INSTANTIATE_TEST_SUITE_P(All, SignatureTest,
                          ::testing::Values(&ed25519(), &ed448(), &ecdsa_p256_sha256(), &ecdsa_p384_sha384(),
                                            &ecdsa_p521_sha512()),
@@ -73,6 +110,20 @@ INSTANTIATE_TEST_SUITE_P(All, SignatureTest,
                            std::erase_if(name, [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); });
                            return name;
                          });
+
+// SM2 has no prepared context (its distinguishing ID is set per call): the
+// Signer signs through the scheme, and still refuses a foreign key up front.
+TEST(Signer, Sm2SignsThroughTheScheme) {
+  const SignatureScheme& scheme = sm2_sm3();
+  PrivateKey key = scheme.generate().value();
+  Signer signer = Signer::create(scheme, key).value();
+  for (const char* text : {"one", "two"}) {
+    Bytes signature = signer.sign(to_bytes(text)).value();
+    EXPECT_TRUE(scheme.verify(key.public_key(), to_bytes(text), signature).has_value()) << text;
+  }
+  EXPECT_FALSE(Signer::create(scheme, ed25519().generate().value()).has_value());
+  EXPECT_FALSE(Signer::create(scheme, PrivateKey{}).has_value());
+}
 
 TEST(Ecdsa, PointsOffTheCurveAreRefused) {
   PrivateKey key = ecdsa_p256_sha256().generate().value();

@@ -212,11 +212,11 @@ ErrorOr<crypto::PublicKey> load_device_public_key(const std::string& path) {
   return key.to_public_key();
 }
 
-AuditLog::AuditLog(std::string head_path, UniqueFd log_fd, crypto::PrivateKey key, std::uint64_t (*clock_ms)(),
+AuditLog::AuditLog(std::string head_path, UniqueFd log_fd, crypto::Signer signer, std::uint64_t (*clock_ms)(),
                    std::uint64_t count, AuditHash last)
     : head_path_(std::move(head_path)),
       log_fd_(std::move(log_fd)),
-      key_(std::move(key)),
+      signer_(std::move(signer)),
       clock_ms_(clock_ms ? clock_ms : system_clock_ms),
       count_(count),
       last_(last),
@@ -245,13 +245,14 @@ ErrorOr<std::unique_ptr<AuditLog>> AuditLog::open(std::string log_path, std::str
     count = entries.size();
     if (!entries.empty()) last = entry_hash(entries.back());
   }
+  crypto::Signer signer = TRY(crypto::Signer::create(crypto::ed25519(), std::move(device_key)));
   auto log = std::unique_ptr<AuditLog>(
-      new AuditLog(std::move(head_path), std::move(log_fd), std::move(device_key), clock_ms, count, last));
+      new AuditLog(std::move(head_path), std::move(log_fd), std::move(signer), clock_ms, count, last));
   // Bring the head up to date (new log, or entries written before a crash
-  // stopped the head update).
+  // stopped the head update). Nobody else has the log yet.
   {
-    std::lock_guard lock(log->mutex_);
-    TRY(log->write_head());
+    std::lock_guard head_lock(log->head_mutex_);
+    TRY(log->write_head(count, last));
   }
   if (torn > 0)
     TRY(log->append(AuditEvent::kSystem, "",
@@ -261,6 +262,12 @@ ErrorOr<std::unique_ptr<AuditLog>> AuditLog::open(std::string log_path, std::str
 }
 
 ErrorOr<void> AuditLog::append(AuditEvent event, std::string_view app_id, std::string_view detail, Head head) {
+  TRY(append_entry(event, app_id, detail));
+  if (head == Head::kLater) return {};
+  return update_head();  // covers this entry: it is in count_ already
+}
+
+ErrorOr<void> AuditLog::append_entry(AuditEvent event, std::string_view app_id, std::string_view detail) {
   std::lock_guard lock(mutex_);
   AuditEntry entry;
   entry.body.sequence = count_;
@@ -269,7 +276,7 @@ ErrorOr<void> AuditLog::append(AuditEvent event, std::string_view app_id, std::s
   entry.body.app_id = std::string(app_id.substr(0, kMaxAuditAppIdBytes));
   entry.body.detail = std::string(detail.substr(0, kMaxAuditDetailBytes));
   entry.body.previous = last_;
-  entry.signature = TRY(crypto::ed25519().sign(key_, audit_entry_message(entry.body)));
+  entry.signature = TRY(signer_.sign(audit_entry_message(entry.body)));
   // One write() of the whole record on an O_APPEND descriptor: concurrent
   // readers see whole records, and a crash leaves at worst one torn record.
   TRY(write_all(log_fd_.get(), encode_audit_record(entry)));
@@ -278,20 +285,30 @@ ErrorOr<void> AuditLog::append(AuditEvent event, std::string_view app_id, std::s
   // below fails (open() accepts valid entries past the head).
   last_ = entry_hash(entry);
   count_ += 1;
-  if (head == Head::kLater) return {};
-  return write_head();
+  return {};
 }
 
 ErrorOr<void> AuditLog::update_head() {
-  std::lock_guard lock(mutex_);
-  if (head_count_ == count_) return {};
-  return write_head();
+  std::lock_guard head_lock(head_mutex_);
+  std::uint64_t count;
+  AuditHash last;
+  {
+    std::lock_guard lock(mutex_);
+    if (head_count_ == count_) return {};
+    count = count_;
+    last = last_;
+  }
+  // Appends go on meanwhile; the head vouches for the entries up to `count`,
+  // and the next update covers the rest. Heads are written one at a time
+  // (head_mutex_), so a newer one is never replaced by an older one.
+  return write_head(count, last);
 }
 
-ErrorOr<void> AuditLog::write_head() {
-  AuditHead head{count_, last_, TRY(crypto::ed25519().sign(key_, audit_head_message(count_, last_)))};
+ErrorOr<void> AuditLog::write_head(std::uint64_t count, const AuditHash& last) {
+  AuditHead head{count, last, TRY(signer_.sign(audit_head_message(count, last)))};
   TRY(write_file_atomic(head_path_, tls::encode(head), 0644));
-  head_count_ = count_;
+  std::lock_guard lock(mutex_);
+  head_count_ = count;
   return {};
 }
 

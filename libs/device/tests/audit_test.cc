@@ -2,6 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "pmos/base/codec.h"
@@ -232,6 +235,47 @@ TEST_F(AuditTest, AHeadUpdateCanFollowTheEntry) {
   result = verify_audit(read_file(log_path()).value(), read_file(head_path()).value(), key_.public_key());
   ASSERT_TRUE(result.has_value()) << result.error().to_string();
   EXPECT_EQ(result->entries, 10u);
+  EXPECT_EQ(result->unsigned_by_head, 0u);
+}
+
+// pmosd appends on its request threads while a background thread updates
+// the head: the head is signed and written outside the entries' lock, so
+// every head on disk must still name an entry of the log with its hash, and
+// the log must verify against it at every moment.
+TEST_F(AuditTest, HeadUpdatesRunBesideAppends) {
+  auto log = AuditLog::open(log_path(), head_path(), key_, fixed_clock);
+  ASSERT_TRUE(log.has_value());
+  AuditLog& audit = **log;
+  std::atomic<bool> done{false};
+  std::atomic<int> head_failures{0};
+  std::thread header([&] {
+    while (!done) {
+      if (!audit.update_head()) ++head_failures;
+    }
+  });
+  std::vector<std::thread> appenders;
+  for (int t = 0; t < 2; ++t) {
+    appenders.emplace_back([&, t] {
+      for (int i = 0; i < 100; ++i) {
+        auto head = i % 10 == 9 ? AuditLog::Head::kNow : AuditLog::Head::kLater;
+        EXPECT_TRUE(audit.append(AuditEvent::kLaunch, "org.agency.notes", std::to_string(t) + "/" + std::to_string(i), head));
+      }
+    });
+  }
+  for (int check = 0; check < 20; ++check) {
+    // The head is read first: entries only ever follow it.
+    Bytes head = read_file(head_path()).value();
+    auto result = verify_audit(read_file(log_path()).value(), head, key_.public_key());
+    EXPECT_TRUE(result.has_value()) << result.error().to_string();
+  }
+  for (auto& thread : appenders) thread.join();
+  done = true;
+  header.join();
+  EXPECT_EQ(head_failures.load(), 0);
+  ASSERT_TRUE(audit.update_head());
+  auto result = verify_audit(read_file(log_path()).value(), read_file(head_path()).value(), key_.public_key());
+  ASSERT_TRUE(result.has_value()) << result.error().to_string();
+  EXPECT_EQ(result->entries, 205u);
   EXPECT_EQ(result->unsigned_by_head, 0u);
 }
 

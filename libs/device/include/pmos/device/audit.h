@@ -14,6 +14,7 @@
 #include "pmos/base/error_or.h"
 #include "pmos/base/unique_fd.h"
 #include "pmos/crypto/keys.h"
+#include "pmos/crypto/signer.h"
 
 namespace pmos::device {
 
@@ -141,15 +142,23 @@ class AuditLog {
   std::uint64_t count() const;
 
  private:
-  AuditLog(std::string head_path, UniqueFd log_fd, crypto::PrivateKey key, std::uint64_t (*clock_ms)(),
+  AuditLog(std::string head_path, UniqueFd log_fd, crypto::Signer signer, std::uint64_t (*clock_ms)(),
            std::uint64_t count, AuditHash last);
+
+  // The entry alone: signed, appended and fsynced; under mutex_.
+  ErrorOr<void> append_entry(AuditEvent event, std::string_view app_id, std::string_view detail);
+  // Signs and replaces the head file for (count, last); under head_mutex_.
+  ErrorOr<void> write_head(std::uint64_t count, const AuditHash& last);
 
   const std::string head_path_;
   UniqueFd log_fd_;
-  const crypto::PrivateKey key_;
+  const crypto::Signer signer_;  // the device key, set up once: two entries per launch
   std::uint64_t (*const clock_ms_)();
+  // Lock order: head_mutex_, then mutex_. The head is signed and written
+  // under head_mutex_ only, so an append (a launch waiting for its entry)
+  // never waits behind a head update's signature and two fsyncs.
+  mutable std::mutex head_mutex_;
   mutable std::mutex mutex_;
-  ErrorOr<void> write_head();  // under mutex_
 
   std::uint64_t count_;  // guarded by mutex_
   AuditHash last_;       // guarded by mutex_

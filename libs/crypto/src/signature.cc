@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 
+#include "digest_sign.h"
 #include "evp_keys.h"
 #include "key_access.h"
 #include "pmos/base/check.h"
@@ -18,15 +19,9 @@ ErrorOr<Bytes> evp_sign(EVP_PKEY* pkey, const char* digest, BytesView message) {
   if (pkey == nullptr) return Error::invalid_argument("private key is empty or of another algorithm");
   EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   VERIFY(ctx != nullptr);
-  std::size_t length = 0;
-  if (EVP_DigestSignInit_ex(ctx.get(), nullptr, digest, nullptr, nullptr, pkey, nullptr) != 1 ||
-      EVP_DigestSign(ctx.get(), nullptr, &length, message.data(), message.size()) != 1)
+  if (EVP_DigestSignInit_ex(ctx.get(), nullptr, digest, nullptr, nullptr, pkey, nullptr) != 1)
     return Error::crypto("OpenSSL could not sign");
-  Bytes signature(length);
-  if (EVP_DigestSign(ctx.get(), signature.data(), &length, message.data(), message.size()) != 1)
-    return Error::crypto("OpenSSL could not sign");
-  signature.resize(length);  // DER ECDSA signatures vary in length
-  return signature;
+  return detail::digest_sign(ctx.get(), message);
 }
 
 ErrorOr<void> evp_verify(EVP_PKEY* pkey, const char* digest, BytesView message, BytesView signature) {
@@ -100,6 +95,17 @@ class Ecdsa final : public SignatureScheme {
 };
 
 }  // namespace
+
+ErrorOr<Bytes> detail::digest_sign(EVP_MD_CTX* ctx, BytesView message) {
+  std::size_t length = 0;
+  if (EVP_DigestSign(ctx, nullptr, &length, message.data(), message.size()) != 1)
+    return Error::crypto("OpenSSL could not sign");
+  Bytes signature(length);
+  if (EVP_DigestSign(ctx, signature.data(), &length, message.data(), message.size()) != 1)
+    return Error::crypto("OpenSSL could not sign");
+  signature.resize(length);  // DER ECDSA signatures vary in length
+  return signature;
+}
 
 const SignatureScheme& ed25519() {
   static const EdDsa scheme(SignatureSchemeId::kEd25519, "Ed25519", {"ED25519", 32, 32});

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include "digest_sign.h"
 #include "key_access.h"
 #include "pmos/base/check.h"
 #include "pmos/base/openssl_ptr.h"
@@ -57,15 +58,8 @@ ErrorOr<Bytes> Signer::sign(BytesView message) const {
   // on a copy of the one set up in create().
   EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   VERIFY(ctx != nullptr);
-  std::size_t length = 0;
-  if (EVP_MD_CTX_copy_ex(ctx.get(), ready_.get()) != 1 ||
-      EVP_DigestSign(ctx.get(), nullptr, &length, message.data(), message.size()) != 1)
-    return Error::crypto("OpenSSL could not sign");
-  Bytes signature(length);
-  if (EVP_DigestSign(ctx.get(), signature.data(), &length, message.data(), message.size()) != 1)
-    return Error::crypto("OpenSSL could not sign");
-  signature.resize(length);  // DER ECDSA signatures vary in length
-  return signature;
+  if (EVP_MD_CTX_copy_ex(ctx.get(), ready_.get()) != 1) return Error::crypto("OpenSSL could not sign");
+  return detail::digest_sign(ctx.get(), message);
 }
 
 }  // namespace pmos::crypto

@@ -153,8 +153,11 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
     // The WebSocket phase runs here, not inside serve_http: serve_http's
     // frame (parser, buffers, request) is gone by then, which is memory an
     // idle WebSocket no longer holds.
-    std::optional<Upgrade> upgrade = co_await serve_http();
-    if (upgrade) co_await serve_websocket(std::move(upgrade->message), std::move(upgrade->request), *upgrade->handlers);
+    // On the heap, and handed over whole: a request held in this frame (or
+    // as serve_websocket's parameters) would stay in the coroutine frames,
+    // moved-from but full size, for the WebSocket's whole life.
+    std::unique_ptr<Upgrade> upgrade = co_await serve_http();
+    if (upgrade) co_await serve_websocket(std::move(upgrade));
     close_socket();
   }
 
@@ -304,7 +307,7 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
   // body size per request (the body limit per route), request_timeout from
   // the start of waiting until the request is read, write_timeout per response.
 
-  asio::awaitable<std::optional<Upgrade>> serve_http() {
+  asio::awaitable<std::unique_ptr<Upgrade>> serve_http() {
     beast::flat_buffer buffer;
     for (;;) {
       if (stopping_) break;
@@ -401,7 +404,7 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
       if (route.websocket != nullptr) {
         // The request keeps the peer for the session; one copy is enough.
         peer_.reset();
-        co_return Upgrade{parser.release(), std::move(request), route.websocket};
+        co_return std::make_unique<Upgrade>(Upgrade{parser.release(), std::move(request), route.websocket});
       }
 
       Response response = dispatch(route, request);
@@ -415,7 +418,7 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
       if (!keep_alive) break;
     }
     co_await tls_shutdown();
-    co_return std::nullopt;
+    co_return nullptr;
   }
 
   Response dispatch(const Router::Route& route, const Request& request) {
@@ -465,10 +468,10 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
   // Phase 3: WebSocket. Limits: ws_max_message_bytes (checked below, closes
   // with 1009), ws_queue_depth (send()), ws_idle_timeout with pings at half of
   // it, write_timeout per message, ws_close_timeout for the close handshake.
-  asio::awaitable<void> serve_websocket(http::request<http::string_body> upgrade, Request request,
-                                        const WebSocketHandlers& handlers) {
+  asio::awaitable<void> serve_websocket(std::unique_ptr<Upgrade> upgrade) {
     phase_ = Phase::kWebSocket;
-    ws_request_ = std::move(request);
+    ws_request_ = std::move(upgrade->request);
+    const WebSocketHandlers& handlers = *upgrade->handlers;
     // The message limit is ours, not Beast's: Beast "fails" the connection
     // on an oversized message (close frame, then TLS teardown without waiting
     // for the peer), and the outcome then depends on the peer's timing. Ours
@@ -482,11 +485,11 @@ class Connection final : public WebSocketSession, public std::enable_shared_from
     timeouts.idle_timeout = limits_.ws_idle_timeout;
     timeouts.keep_alive_pings = true;
     ws_.set_option(timeouts);
-    const auto [accept_ec] = co_await ws_.async_accept(upgrade, kUse);
+    const auto [accept_ec] = co_await ws_.async_accept(upgrade->message, kUse);
     if (accept_ec) co_return;
     // The upgrade request's header fields would otherwise live as long as
     // this frame, i.e. the whole session (memory per idle connection).
-    upgrade = {};
+    upgrade.reset();
 
     {
       std::lock_guard lock(ws_mu_);

@@ -240,19 +240,63 @@ ErrorOr<std::array<UniqueFd, 2>> Cgroup::open_tasks_files() const {
   return files;
 }
 
-bool Cgroup::memory_limit_hit() const {
+std::uint64_t Cgroup::oom_kills() const {
   // v2 counts kills in memory.events, v1 in memory.oom_control; both "oom_kill N".
   std::string file = first_dir_ + (version_ == CgroupVersion::kV2 ? "/memory.events" : "/memory.oom_control");
   auto text = read_small_file(file);
-  if (!text.has_value()) return false;
+  if (!text.has_value()) return 0;
   for (std::string_view line : split(*text, '\n')) {
     constexpr std::string_view kKey = "oom_kill ";
     if (line.substr(0, kKey.size()) != kKey) continue;
     std::uint64_t count = 0;
     std::from_chars(line.data() + kKey.size(), line.data() + line.size(), count);
-    return count > 0;
+    return count;
   }
-  return false;
+  return 0;
+}
+
+namespace {
+
+// The parent pid of `pid`, from /proc/PID/stat ("pid (comm) state ppid ...";
+// comm may hold anything, so after its last ')').
+pid_t parent_of(pid_t pid) {
+  auto text = read_small_file("/proc/" + std::to_string(pid) + "/stat");
+  if (!text.has_value()) return -1;
+  std::size_t close = text->rfind(')');
+  if (close == std::string::npos || close + 4 >= text->size()) return -1;
+  std::string_view rest = std::string_view(*text).substr(close + 4);  // ") S " then the ppid
+  pid_t parent = -1;
+  std::from_chars(rest.data(), rest.data() + rest.size(), parent);
+  return parent;
+}
+
+}  // namespace
+
+ErrorOr<void> Cgroup::expect_reaper_and_one_child(pid_t reaper) const {
+  std::string pids_dir = version_ == CgroupVersion::kV1 ? second_dir_ : first_dir_;
+  for (const std::string& dir : {first_dir_, second_dir_}) {
+    if (dir.empty()) continue;
+    std::string text = TRY(read_small_file(dir + "/cgroup.procs"));
+    std::vector<pid_t> pids;
+    for (std::string_view line : split(text, '\n')) {
+      if (line.empty()) continue;
+      pid_t pid = -1;
+      auto [end, error] = std::from_chars(line.data(), line.data() + line.size(), pid);
+      if (error != std::errc() || end != line.data() + line.size()) return Error::internal("cgroup: unreadable cgroup.procs");
+      pids.push_back(pid);
+    }
+    bool has_reaper = false;
+    bool has_child = false;
+    for (pid_t pid : pids) {
+      if (pid == reaper) has_reaper = true;
+      else if (parent_of(pid) == reaper) has_child = true;
+    }
+    if (pids.size() != 2 || !has_reaper || !has_child)
+      return Error::internal("cgroup: the sandbox holds other processes than its reaper and the next app's");
+  }
+  std::string current = TRY(read_small_file(pids_dir + "/pids.current"));
+  if (current != "2\n") return Error::internal("cgroup: the sandbox holds more than two tasks");
+  return {};
 }
 
 Cgroup::~Cgroup() {

@@ -55,7 +55,14 @@ class Cgroup {
   // itself does not wait for the grace period.
   ErrorOr<std::array<UniqueFd, 2>> open_tasks_files() const;
   // Whether the memory limit made the kernel kill something in the cgroup.
-  bool memory_limit_hit() const;
+  bool memory_limit_hit() const { return oom_kills() > 0; }
+  // How many times it did (cumulative over the cgroup's life; a recycled
+  // sandbox compares the count before and after each launch). 0 if unknown.
+  std::uint64_t oom_kills() const;
+  // Read from outside, so a recycled sandbox does not rest on its reaper's
+  // word: the cgroup (every hierarchy of it) holds exactly two processes,
+  // `reaper` and one child of it, and two tasks.
+  ErrorOr<void> expect_reaper_and_one_child(pid_t reaper) const;
 
  private:
   Cgroup(CgroupVersion version, std::string first_dir, std::string second_dir, UniqueFd dir_fd)

@@ -6,6 +6,7 @@
 
 #include "child.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -16,9 +17,14 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/msg.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -28,6 +34,10 @@
 #include <cstring>
 
 #include "landlock.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 
 namespace pmos::sandbox::detail {
 
@@ -65,6 +75,7 @@ const char* describe(ChildStage stage) {
     case ChildStage::kChdir: return "sandbox: changing to the app's working directory failed";
     case ChildStage::kExec: return "sandbox: executing the app failed";
     case ChildStage::kCgroup: return "sandbox: the reaper could not move itself into the app's cgroup";
+    case ChildStage::kRecycle: return "sandbox: preparing a recyclable sandbox (non-dumpable reaper, mqueue view) failed";
   }
   return "sandbox: set-up failed";
 }
@@ -294,6 +305,306 @@ int wait_then_exec(void* arg) {
   exec_app(*args.plan);
 }
 
+
+// --- Recycling (ChildPlan::recyclable): one sandbox, many launches of the
+// same app. Between two launches the reaper, pid 1 and as confined as the
+// app, makes sure nothing of the last run is left: no process, no file in
+// /tmp, no System V or POSIX IPC object, no change the app made to the
+// reaper's own scheduling or limits. Whatever it cannot clean or check, it
+// does not hide: it exits, and the launcher makes a fresh sandbox.
+
+// A recyclable waiting process: receives the launch's descriptors with the
+// start message (LaunchMessage), puts them in place and execs the app.
+struct RecycledWaiterArgs {
+  const ChildPlan* plan;
+  int go_fd;
+};
+
+int receive_then_exec(void* arg) {
+  const RecycledWaiterArgs& args = *static_cast<const RecycledWaiterArgs*>(arg);
+  int fds[1 + 3 + kMaxPassedFds];
+  LaunchMessage header;
+  iovec io{&header, sizeof header};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)];
+  msghdr message{};
+  message.msg_iov = &io;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  ssize_t got;
+  do {
+    got = recvmsg(args.go_fd, &message, MSG_CMSG_CLOEXEC);
+  } while (got < 0 && errno == EINTR);
+  // EOF: the sandbox is being discarded. A garbled message: the same.
+  if (got != static_cast<ssize_t>(sizeof header) || (message.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) _exit(0);
+  int count = 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || count != 0) _exit(0);
+    count = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    std::memcpy(fds, CMSG_DATA(c), static_cast<std::size_t>(count) * sizeof(int));
+  }
+  int stdio_given = __builtin_popcount(header.stdio_mask & 7u);
+  if (header.tag != 's' || (header.stdio_mask & ~7u) || header.passed_count > kMaxPassedFds ||
+      count != 1 + stdio_given + header.passed_count)
+    _exit(0);
+  // Final layout: 0-2 stdio, 3.. passed, then the error pipe (close-on-exec).
+  int sources[3 + kMaxPassedFds + 1];
+  int next = 1;
+  int total = 0;
+  for (int i = 0; i < 3; ++i) {
+    if (header.stdio_mask & (1u << i)) {
+      sources[total++] = fds[next++];
+    } else {
+      int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+      if (null < 0) _exit(127);
+      sources[total++] = null;
+    }
+  }
+  for (int i = 0; i < header.passed_count; ++i) sources[total++] = fds[next++];
+  sources[total++] = fds[0];
+  for (int i = 0; i < total; ++i) {
+    sources[i] = fcntl(sources[i], F_DUPFD_CLOEXEC, total);
+    if (sources[i] < 0) _exit(127);
+  }
+  for (int i = 0; i < total; ++i) {
+    if (dup3(sources[i], i, i == total - 1 ? O_CLOEXEC : 0) != i) _exit(127);
+  }
+  // The reaper's channel and everything received is gone from here on.
+  if (syscall(SYS_close_range, total, ~0u, 0) != 0) _exit(127);
+  // Only this process uses the variable now (the reaper is in wait4()).
+  g_error_fd = total - 1;
+  exec_app(*args.plan);
+}
+
+// What the app could change on pid 1 from its own uid (prlimit, nice,
+// affinity, scheduling policy, I/O priority: each allowed on a process of
+// the same uid, and inherited by the next waiting process).
+struct ReaperAttributes {
+  rlimit limits[RLIM_NLIMITS];
+  int nice;
+  int policy;
+  sched_param param;
+  cpu_set_t affinity;
+  long ioprio;
+};
+
+bool snapshot(ReaperAttributes& a) {
+  std::memset(&a, 0, sizeof a);
+  for (int r = 0; r < RLIM_NLIMITS; ++r)
+    if (getrlimit(static_cast<__rlimit_resource>(r), &a.limits[r]) != 0) return false;
+  errno = 0;
+  a.nice = getpriority(PRIO_PROCESS, 0);
+  if (errno != 0) return false;
+  a.policy = sched_getscheduler(0);
+  if (a.policy < 0 || sched_getparam(0, &a.param) != 0) return false;
+  if (sched_getaffinity(0, sizeof a.affinity, &a.affinity) != 0) return false;
+  a.ioprio = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+  return a.ioprio >= 0;
+}
+
+bool unchanged(const ReaperAttributes& saved) {
+  ReaperAttributes now;
+  return snapshot(now) && std::memcmp(&now, &saved, sizeof now) == 0;
+}
+
+// Kills every other process of the pid namespace (pid 1's kill(-1) reaches
+// all but itself) and reaps until there is no child left. A process forking
+// at that moment is caught by the loop: kill again until nothing is left.
+void kill_the_rest() {
+  for (int round = 0; round < 1000; ++round) {
+    if (kill(-1, SIGKILL) != 0 && errno == ESRCH) return;
+    int status;
+    while (wait4(-1, &status, __WALL, nullptr) > 0 || errno == EINTR) {
+    }
+  }
+  _exit(126);  // something survives SIGKILL: this sandbox is not reused
+}
+
+// linux_dirent64: d_ino, d_off, then these.
+constexpr int kDirentLength = 16;
+constexpr int kDirentType = 18;
+constexpr int kDirentName = 19;
+
+// Bounds of the /tmp clean-up; past them the sandbox is not reused.
+constexpr int kMaxTmpDepth = 32;
+constexpr long kMaxTmpEntries = 100000;
+
+// Empties the directory `dir` (owned by the app's uid, as everything in /tmp
+// is: no other uid is mapped). Directories are made searchable first: the
+// app may have left mode-000 ones.
+bool empty_directory(int dir, int depth, long& budget) {
+  if (fchmod(dir, 0700) != 0) return false;
+  alignas(8) char buffer[2048];
+  for (;;) {
+    if (lseek(dir, 0, SEEK_SET) != 0) return false;
+    long n = syscall(SYS_getdents64, dir, buffer, sizeof buffer);
+    if (n < 0) return false;
+    bool removed = false;
+    for (long at = 0; at < n;) {
+      unsigned short length;
+      std::memcpy(&length, buffer + at + kDirentLength, sizeof length);
+      unsigned char type = static_cast<unsigned char>(buffer[at + kDirentType]);
+      const char* name = buffer + at + kDirentName;
+      at += length;
+      if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
+      if (--budget < 0) return false;
+      if (type == DT_DIR) {
+        if (depth >= kMaxTmpDepth) return false;
+        if (fchmodat(dir, name, 0700, 0) != 0) return false;
+        int sub = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) return false;
+        bool ok = empty_directory(sub, depth + 1, budget);
+        close(sub);
+        if (!ok || unlinkat(dir, name, AT_REMOVEDIR) != 0) return false;
+      } else if (unlinkat(dir, name, 0) != 0) {
+        return false;
+      }
+      removed = true;
+    }
+    // A pass that removed nothing saw only "." and "..": empty.
+    if (!removed) return true;
+  }
+}
+
+bool empty_tmp() {
+  int tmp = open("/tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (tmp < 0) return false;
+  long budget = kMaxTmpEntries;
+  bool ok = empty_directory(tmp, 0, budget) && fchmod(tmp, 01777) == 0;  // the app owns /tmp: its mode too
+  close(tmp);
+  return ok;
+}
+
+// System V objects: found by index with the *_STAT_ANY commands (which
+// ignore the object's mode: the app may have made it 000) and removed by id;
+// the app's uid owns them all (no other is mapped). Then checked gone.
+bool remove_sysv_ipc() {
+  for (int pass = 0; pass < 2; ++pass) {
+    bool found = false;
+    shm_info shm{};
+    int max = shmctl(0, SHM_INFO, reinterpret_cast<shmid_ds*>(&shm));
+    if (max < 0) return false;
+    for (int i = 0; i <= max; ++i) {
+      shmid_ds ds;
+      int id = shmctl(i, SHM_STAT_ANY, &ds);
+      if (id < 0) continue;
+      found = true;
+      if (shmctl(id, IPC_RMID, nullptr) != 0) return false;
+    }
+    seminfo sem{};
+    max = semctl(0, 0, SEM_INFO, &sem);
+    if (max < 0) return false;
+    for (int i = 0; i <= max; ++i) {
+      semid_ds ds;
+      int id = semctl(i, 0, SEM_STAT_ANY, &ds);
+      if (id < 0) continue;
+      found = true;
+      if (semctl(id, 0, IPC_RMID) != 0) return false;
+    }
+    msginfo msg{};
+    max = msgctl(0, MSG_INFO, reinterpret_cast<msqid_ds*>(&msg));
+    if (max < 0) return false;
+    for (int i = 0; i <= max; ++i) {
+      msqid_ds ds;
+      int id = msgctl(i, MSG_STAT_ANY, &ds);
+      if (id < 0) continue;
+      found = true;
+      if (msgctl(id, IPC_RMID, nullptr) != 0) return false;
+    }
+    if (!found) return true;  // this pass saw none: the namespace is clean
+  }
+  return false;
+}
+
+// POSIX message queues live in the ipc namespace's own mqueue filesystem,
+// which the app cannot list; the reaper mounted it, detached, before it gave
+// up its capabilities (open_mqueue_view) and lists it here. mq_unlink is not
+// a path operation, so Landlock does not stand in the way.
+bool remove_mqueues(int mqueue_dir) {
+  alignas(8) char buffer[2048];
+  long budget = kMaxTmpEntries;
+  for (;;) {
+    if (lseek(mqueue_dir, 0, SEEK_SET) != 0) return false;
+    long n = syscall(SYS_getdents64, mqueue_dir, buffer, sizeof buffer);
+    if (n < 0) return false;
+    bool removed = false;
+    for (long at = 0; at < n;) {
+      unsigned short length;
+      std::memcpy(&length, buffer + at + kDirentLength, sizeof length);
+      const char* name = buffer + at + kDirentName;
+      at += length;
+      if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))) continue;
+      if (--budget < 0 || syscall(SYS_mq_unlink, name) != 0) return false;
+      removed = true;
+    }
+    if (!removed) return true;
+  }
+}
+
+int open_mqueue_view() {
+  int context = fsopen("mqueue", FSOPEN_CLOEXEC);
+  check(context >= 0, ChildStage::kRecycle);
+  check(fsconfig(context, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) == 0, ChildStage::kRecycle);
+  int mount_fd = fsmount(context, FSMOUNT_CLOEXEC, 0);
+  check(mount_fd >= 0, ChildStage::kRecycle);
+  close(context);
+  // Opened now, before Landlock: a detached mount is under none of its rules.
+  int dir = openat(mount_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  check(dir >= 0, ChildStage::kRecycle);
+  close(mount_fd);
+  return dir;
+}
+
+// The reaper of a recyclable sandbox, confined, after its set-up: parks a
+// waiting process, reaps the app, reports, resets, and again. Exits (and the
+// kernel takes the namespaces down) when its launcher goes, or when a reset
+// step fails: then the launcher sees EOF where it waits for kReadyByte.
+[[noreturn]] void run_recycling(const ChildPlan& plan, int go_fd, int mqueue_dir) {
+  // Nothing but the channel and the mqueue view: the set-up's error and
+  // status pipes close here (the launcher takes EOF on the error pipe with
+  // kReadyByte as "parked").
+  int low = go_fd < mqueue_dir ? go_fd : mqueue_dir;
+  int high = go_fd < mqueue_dir ? mqueue_dir : go_fd;
+  if (low > 0) syscall(SYS_close_range, 0, low - 1, 0);
+  if (high > low + 1) syscall(SYS_close_range, low + 1, high - 1, 0);
+  syscall(SYS_close_range, high + 1, ~0u, 0);
+  ReaperAttributes saved;
+  if (!snapshot(saved)) _exit(126);
+  void* stack = mmap(nullptr, kWaiterStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                     -1, 0);
+  if (stack == MAP_FAILED) _exit(126);
+  RecycledWaiterArgs waiter{&plan, go_fd};
+  for (;;) {
+    // The next process inherits these; the app may have lowered them.
+    if (!unchanged(saved)) _exit(126);
+    // The stack is free again: the last process that used it exec'd or died.
+#if defined(__SANITIZE_ADDRESS__)
+    // That process never returned, so its frames' redzones are still marked
+    // in the shadow memory we share; the next process must not trip on them.
+    __asan_unpoison_memory_region(stack, kWaiterStackBytes);
+#endif
+    pid_t app = clone(receive_then_exec, static_cast<char*>(stack) + kWaiterStackBytes, CLONE_VM | SIGCHLD, &waiter);
+    if (app < 0) _exit(126);
+    if (send(go_fd, &kReadyByte, 1, MSG_NOSIGNAL) != 1) _exit(0);
+    int app_status = 0;
+    for (;;) {
+      int status = 0;
+      pid_t pid = static_cast<pid_t>(wait4(-1, &status, __WALL, nullptr));
+      if (pid == app) {
+        app_status = status;
+        break;
+      }
+      if (pid < 0 && errno != EINTR) _exit(126);
+    }
+    // Before the status: the launcher answers on it, and by then nothing
+    // the app left running may still run (or talk to its broker).
+    kill_the_rest();
+    if (send(go_fd, &app_status, sizeof app_status, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof app_status))
+      _exit(0);
+    if (!empty_tmp() || !remove_sysv_ipc() || !remove_mqueues(mqueue_dir)) _exit(126);
+  }
+}
+
 }  // namespace
 
 void run_reaper(const ChildPlan& plan) {
@@ -335,6 +646,7 @@ void run_reaper(const ChildPlan& plan) {
   if (!plan.park_before_app) close(plan.go_fd);
   int error_fd = arrange_descriptors(plan);
   int status_fd = error_fd + 1;
+  int mqueue_dir = plan.recyclable ? open_mqueue_view() : -1;
 
   // Stage 2: privileges. The app's ids, no capabilities anywhere.
   drop_privileges(plan);
@@ -344,6 +656,11 @@ void run_reaper(const ChildPlan& plan) {
   check(prctl(PR_SET_PDEATHSIG, SIGKILL) == 0, ChildStage::kStart);
   struct pollfd parent_alive{error_fd, POLLOUT, 0};
   if (poll(&parent_alive, 1, 0) == 1 && (parent_alive.revents & POLLERR)) _exit(127);
+  // A recyclable reaper outlives its apps: out of their reach. Not dumpable:
+  // no ptrace, /proc/1/mem, process_vm_*, pidfd_getfd, and /proc/1's files
+  // belong to a uid the app does not have. (After the last credential
+  // change, which would reset it.)
+  if (plan.recyclable) check(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0, ChildStage::kRecycle);
 
   // Stage 3: narrow. no_new_privs, Landlock, then seccomp last, so the
   // filter does not need to allow the set-up calls.
@@ -361,6 +678,7 @@ void run_reaper(const ChildPlan& plan) {
   // after the exec (measured: milliseconds on a busy machine).
   pid_t app;
   int go_fd = status_fd + 1;
+  if (plan.recyclable) run_recycling(plan, go_fd, mqueue_dir);
   WaiterArgs waiter{&plan, go_fd};
   if (plan.park_before_app) {
     // Prepared: confined, with everything but the app in place, and the

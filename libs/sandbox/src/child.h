@@ -49,6 +49,7 @@ enum class ChildStage : std::uint32_t {
   kChdir,
   kExec,
   kCgroup,
+  kRecycle,
 };
 const char* describe(ChildStage stage);
 
@@ -97,6 +98,12 @@ struct ChildPlan {
   // writes 'r' on `go`; that process waits for 's' on `go` before its exec
   // (anything else, or EOF: it exits, and the reaper with it).
   bool park_before_app = false;
+  // A recyclable prepare (SandboxSpec::recyclable, with park_before_app): the
+  // reaper holds none of the app's descriptors; each start() sends them to the
+  // waiting process on `go`, and after the app's exit the reaper resets the
+  // sandbox and parks the next one (run_reaper in child.cc). stdio and
+  // passed_fds are empty in such a plan.
+  bool recyclable = false;
   int go_parent_end = -1;
   int error_fd = -1;
   int error_parent_end = -1;
@@ -140,6 +147,23 @@ struct ChildPlan {
   std::span<char* const> argv;                   // null-terminated
   std::span<char* const> envp;                   // null-terminated
 };
+
+// What start() sends a recyclable sandbox's waiting process on `go` (a
+// SOCK_SEQPACKET socket): these bytes, and as SCM_RIGHTS, in this order: the
+// write end of the launch's error pipe, the stdio slots named in stdio_mask
+// (bit i: fd i; the others get /dev/null), then passed_count descriptors
+// (3, 4, ... in the app). Anything else and the process exits unexec'd.
+struct LaunchMessage {
+  char tag = 's';
+  std::uint8_t stdio_mask = 0;
+  std::uint8_t passed_count = 0;
+};
+constexpr int kMaxPassedFds = 64;
+
+// What a recyclable reaper reports on `go` between launches: the app's wait
+// status (an int, after every other process of the sandbox is dead), then
+// kReadyByte once the sandbox is reset and the next waiting process parked.
+constexpr char kReadyByte = 'r';
 
 // The body of the sandbox's pid 1. Never returns.
 [[noreturn]] void run_reaper(const ChildPlan& plan);

@@ -140,7 +140,9 @@ ErrorOr<Pipe> make_pipe() {
 // take the launcher (pmosd) down.
 ErrorOr<Pipe> make_go_channel() {
   int fds[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return Error::system("sandbox: socketpair", errno);
+  // Messages, not a byte stream: a recyclable sandbox's channel carries
+  // statuses, ready bytes and start messages with descriptors.
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) return Error::system("sandbox: socketpair", errno);
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
@@ -608,6 +610,7 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch(const SandboxSpec& spec) {
 ErrorOr<std::unique_ptr<Sandbox>> Sandbox::prepare(const SandboxSpec& spec) { return launch_impl(spec, nullptr, true); }
 
 ErrorOr<void> Sandbox::start() {
+  if (recyclable_) return start_recycled();
   if (!go_) return Error::invalid_argument("sandbox: not a prepared sandbox, or started already");
   bool sent = send_byte(go_.get(), 's');
   int saved = errno;
@@ -625,6 +628,10 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch_impl(const SandboxSpec& spec, 
                                                        bool park) {
   TRY(validate(spec));
   const Policy& policy = spec.policy;
+  if (spec.recyclable && (!park || stub))
+    return Error::invalid_argument("sandbox: only Sandbox::prepare() makes a recyclable sandbox");
+  if (spec.recyclable && spec.fds.size() > static_cast<std::size_t>(detail::kMaxPassedFds))
+    return Error::invalid_argument("sandbox: too many descriptors for the app");
 
   // Which layers this launch gets. Decide them all before anything starts,
   // so that a kernel that cannot deliver the policy is refused up front.
@@ -691,8 +698,13 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch_impl(const SandboxSpec& spec, 
   plan.hostname_size = spec.app_id.size();
   plan.cwd = spec.cwd.c_str();
   plan.park_before_app = park;
-  for (int i = 0; i < 3; ++i) plan.stdio[i] = spec.stdio[i].get();
-  for (const UniqueFd& fd : spec.fds) b.passed_fds.push_back(fd.get());
+  plan.recyclable = spec.recyclable;
+  // A recyclable reaper never holds the app's descriptors: start() sends
+  // each launch's to its waiting process.
+  if (!spec.recyclable) {
+    for (int i = 0; i < 3; ++i) plan.stdio[i] = spec.stdio[i].get();
+    for (const UniqueFd& fd : spec.fds) b.passed_fds.push_back(fd.get());
+  }
   b.finish();
   plan.drop_supplementary_groups = privileged;
   plan.uid = kAppUid;
@@ -794,6 +806,27 @@ ErrorOr<std::unique_ptr<Sandbox>> Sandbox::launch_impl(const SandboxSpec& spec, 
       n = read(go.write.get(), &ready, 1);
     } while (n < 0 && errno == EINTR);
     if (n != 1 || ready != 'r') return abandon(Error::internal("sandbox: the reaper did not get ready"));
+    if (spec.recyclable) {
+      std::array<UniqueFd, 3> stdio;
+      std::vector<UniqueFd> fds;
+      for (int i = 0; i < 3; ++i) {
+        if (!spec.stdio[i]) continue;
+        stdio[i] = UniqueFd(fcntl(spec.stdio[i].get(), F_DUPFD_CLOEXEC, 3));
+        if (!stdio[i]) return abandon(Error::system("sandbox: dup", errno));
+      }
+      for (const UniqueFd& fd : spec.fds) {
+        fds.emplace_back(fcntl(fd.get(), F_DUPFD_CLOEXEC, 3));
+        if (!fds.back()) return abandon(Error::system("sandbox: dup", errno));
+      }
+      std::unique_ptr<Sandbox> box(
+          new Sandbox(pid, std::move(owned_pidfd), std::move(go.write), std::move(cgroup), isolation));
+      box->recyclable_ = true;
+      box->parked_ = true;
+      box->next_stdio_ = std::move(stdio);
+      box->next_fds_ = std::move(fds);
+      if (box->cgroup_) box->oom_kills_before_ = box->cgroup_->oom_kills();
+      return box;
+    }
     std::unique_ptr<Sandbox> box(
         new Sandbox(pid, std::move(owned_pidfd), std::move(status.read), std::move(cgroup), isolation));
     box->go_ = std::move(go.write);
@@ -837,7 +870,7 @@ ExitStatus from_wait_status(int status) {
 ErrorOr<ExitStatus> Sandbox::wait_app() {
   if (exit_status_) return *exit_status_;
   // Parked, the app would never exit: the caller meant start() first.
-  if (go_) return Error::invalid_argument("sandbox: a prepared sandbox has to be started before its app can end");
+  if (go_ || parked_) return Error::invalid_argument("sandbox: a prepared sandbox has to be started before its app can end");
   // The reaper writes the app's wait status the moment it reaps the app,
   // before it exits; its exit then takes the namespaces down (the mount
   // namespace waits for an RCU grace period), which the caller need not wait
@@ -852,14 +885,14 @@ ErrorOr<ExitStatus> Sandbox::wait_app() {
   ExitStatus result = from_wait_status(status);
   // The OOM killer acts before the process it kills is reaped, so whatever it
   // did to the tree by the app's end is counted by now.
-  if (cgroup_) result.memory_limit_hit = cgroup_->memory_limit_hit();
+  if (cgroup_) result.memory_limit_hit = cgroup_->oom_kills() > oom_kills_before_;
   exit_status_ = result;
   return result;
 }
 
 ErrorOr<std::optional<ExitStatus>> Sandbox::wait_app_for(std::chrono::milliseconds timeout) {
   if (exit_status_) return exit_status_;
-  if (go_) return Error::invalid_argument("sandbox: a prepared sandbox has to be started before its app can end");
+  if (go_ || parked_) return Error::invalid_argument("sandbox: a prepared sandbox has to be started before its app can end");
   // The status, or EOF from a reaper that died without writing it, makes the
   // pipe readable; wait_app() then tells which.
   struct pollfd ready{status_fd_.get(), POLLIN, 0};
@@ -876,6 +909,23 @@ ErrorOr<std::optional<ExitStatus>> Sandbox::wait_app_for(std::chrono::millisecon
 
 ErrorOr<ExitStatus> Sandbox::wait() {
   if (reaped_) return *exit_status_;
+  if (recyclable_) {
+    // Its reaper would wait for the next launch: the app's status (if it was
+    // started and the reaper reports one), then the end of the sandbox.
+    if (!exit_status_ && !parked_) {
+      int status = 0;
+      ssize_t n;
+      do {
+        n = read(status_fd_.get(), &status, sizeof status);
+      } while (n < 0 && errno == EINTR);
+      if (n == static_cast<ssize_t>(sizeof status)) {
+        ExitStatus result = from_wait_status(status);
+        if (cgroup_) result.memory_limit_hit = cgroup_->oom_kills() > oom_kills_before_;
+        exit_status_ = result;
+      }
+    }
+    (void)kill();
+  }
   siginfo_t info{};
   while (waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED) != 0) {
     if (errno != EINTR) return Error::system("sandbox: waitid", errno);
@@ -892,13 +942,109 @@ ErrorOr<ExitStatus> Sandbox::wait() {
     } else {
       result = {ExitStatus::Kind::kSignaled, info.si_status};
     }
-    if (cgroup_) result.memory_limit_hit = cgroup_->memory_limit_hit();
+    if (cgroup_) result.memory_limit_hit = cgroup_->oom_kills() > oom_kills_before_;
     exit_status_ = result;
   }
   cgroup_.reset();  // every process is gone: the directories can go too
   status_fd_.reset();
   reaped_ = true;
   return *exit_status_;
+}
+
+ErrorOr<void> Sandbox::start_recycled() {
+  if (!parked_) return Error::invalid_argument("sandbox: not a prepared sandbox, or started already");
+  Pipe error = TRY(make_pipe());
+  detail::LaunchMessage header;
+  std::vector<int> fds{error.write.get()};
+  for (int i = 0; i < 3; ++i) {
+    if (!next_stdio_[i]) continue;
+    header.stdio_mask = static_cast<std::uint8_t>(header.stdio_mask | (1u << i));
+    fds.push_back(next_stdio_[i].get());
+  }
+  for (const UniqueFd& fd : next_fds_) fds.push_back(fd.get());
+  header.passed_count = static_cast<std::uint8_t>(next_fds_.size());
+  iovec io{&header, sizeof header};
+  std::vector<char> control(CMSG_SPACE(fds.size() * sizeof(int)));
+  msghdr message{};
+  message.msg_iov = &io;
+  message.msg_iovlen = 1;
+  message.msg_control = control.data();
+  message.msg_controllen = control.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&message);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+  std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  // The waiting process alone reads this end (the reaper only writes to it).
+  bool sent = sendmsg(status_fd_.get(), &message, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof header);
+  int saved = errno;
+  parked_ = false;
+  ++launches_;
+  // The app holds them now; ours must close, so that the broker sees EOF
+  // when the app is gone.
+  for (UniqueFd& fd : next_stdio_) fd.reset();
+  next_fds_.clear();
+  error.write.reset();
+  auto exec = sent ? await_exec(error.read.get()) : ErrorOr<void>(Error::system("sandbox: starting a prepared app", saved));
+  if (!exec.has_value()) (void)wait();  // ends the sandbox
+  return exec;
+}
+
+namespace {
+
+// /tmp of the sandbox, seen from outside through the reaper's root: empty.
+ErrorOr<void> expect_empty_tmp(pid_t reaper) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/root/tmp", static_cast<int>(reaper));
+  UniqueFd dir(open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir) return Error::system("sandbox: opening the recycled sandbox's /tmp from outside", errno);
+  alignas(8) char buffer[1024];
+  long n = syscall(SYS_getdents64, dir.get(), buffer, sizeof buffer);
+  if (n < 0) return Error::system("sandbox: listing the recycled sandbox's /tmp", errno);
+  for (long at = 0; at < n;) {
+    unsigned short length;
+    std::memcpy(&length, buffer + at + 16, sizeof length);
+    std::string_view name(buffer + at + 19);
+    at += length;
+    if (name != "." && name != "..") return Error::internal("sandbox: the recycled sandbox's /tmp is not empty");
+  }
+  return {};
+}
+
+}  // namespace
+
+ErrorOr<void> Sandbox::recycle(std::array<UniqueFd, 3> stdio, std::vector<UniqueFd> fds,
+                               std::chrono::milliseconds timeout) {
+  if (!recyclable_ || reaped_ || parked_ || !exit_status_)
+    return Error::invalid_argument("sandbox: only a recyclable sandbox whose app has ended can be recycled");
+  // Nothing to check from outside without a cgroup: no reuse on the reaper's word.
+  if (!cgroup_) return Error::unsupported("sandbox: recycling needs the sandbox's cgroup");
+  if (fds.size() > static_cast<std::size_t>(detail::kMaxPassedFds))
+    return Error::invalid_argument("sandbox: too many descriptors for the app");
+  struct pollfd ready{status_fd_.get(), POLLIN, 0};
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    int n = poll(&ready, 1, static_cast<int>(std::max<std::chrono::milliseconds::rep>(left.count(), 0)));
+    if (n > 0) break;
+    if (n == 0) return Error::internal("sandbox: the reaper did not reset the sandbox in time");
+    if (errno != EINTR) return Error::system("sandbox: poll", errno);
+  }
+  char byte = 0;
+  ssize_t got;
+  do {
+    got = read(status_fd_.get(), &byte, 1);
+  } while (got < 0 && errno == EINTR);
+  if (got != 1 || byte != detail::kReadyByte)
+    return Error::internal("sandbox: the reaper could not reset the sandbox (it exits instead)");
+  TRY(cgroup_->expect_reaper_and_one_child(pid_));
+  TRY(expect_empty_tmp(pid_));
+  oom_kills_before_ = cgroup_->oom_kills();
+  exit_status_.reset();
+  next_stdio_ = std::move(stdio);
+  next_fds_ = std::move(fds);
+  parked_ = true;
+  return {};
 }
 
 ErrorOr<std::unique_ptr<LaunchPool>> LaunchPool::create(std::size_t size) {

@@ -15,7 +15,14 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/ipc.h>
 #include <sys/mount.h>
+#include <sys/msg.h>
+#include <sys/resource.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -261,9 +268,190 @@ int check_loopback() {
   return ok_if(recv(fd, buffer, 4, 0) == 4, "receiving on loopback");
 }
 
+
+// --- A recycled sandbox (sandbox_test.cc, RecycledSandboxTest): run N tries
+// to reach the reaper and leaves things behind; run N+1 must find none.
+
+// pid 1 is the reaper, which outlives this app: none of these may work.
+int attempt_poke_reaper() {
+  bool reached = false;
+  int mem = open("/proc/1/mem", O_RDWR | O_CLOEXEC);
+  if (mem >= 0) {
+    std::fprintf(stderr, "escape_probe: opened /proc/1/mem\n");
+    reached = true;
+    close(mem);
+  }
+  if (ptrace(PTRACE_ATTACH, 1, nullptr, nullptr) == 0) {
+    std::fprintf(stderr, "escape_probe: ptrace attached to pid 1\n");
+    reached = true;
+  }
+  char byte = 0;
+  iovec local{&byte, 1};
+  iovec remote{reinterpret_cast<void*>(0x10000), 1};
+  if (process_vm_writev(1, &local, 1, &remote, 1, 0) >= 0 || errno == EFAULT) {
+    std::fprintf(stderr, "escape_probe: process_vm_writev reached pid 1\n");
+    reached = true;
+  }
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, 1, 0));
+  if (pidfd >= 0) {
+    for (int fd = 0; fd < 16; ++fd) {
+      int stolen = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+      if (stolen >= 0) {
+        std::fprintf(stderr, "escape_probe: took descriptor %d of pid 1\n", fd);
+        reached = true;
+      }
+    }
+  }
+  // Accepted by the kernel and dropped: pid 1 of a namespace has no handler
+  // for them. The test checks that the reaper is alive afterwards.
+  kill(1, SIGSTOP);
+  kill(1, SIGTERM);
+  kill(1, SIGKILL);
+  return blocked_unless(reached, "reaching the reaper (pid 1)");
+}
+
+// Lowers a limit of pid 1 (allowed: same uid). The reaper must not pass it on.
+int tamper_with_reaper() {
+  rlimit low{64, 64};
+  return ok_if(prlimit(1, RLIMIT_NOFILE, &low, nullptr) == 0, "lowering pid 1's RLIMIT_NOFILE");
+}
+
+bool make_file(const char* path, mode_t mode) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return false;
+  bool ok = write(fd, "left", 4) == 4;
+  close(fd);
+  return ok;
+}
+
+// Files, locked and deep directories in /tmp, IPC objects of every kind, and
+// a process that detaches itself and keeps writing /data/beat.
+int leave_behind() {
+  bool ok = make_file("/tmp/plain", 0600) && mkdir("/tmp/locked", 0700) == 0 &&
+            make_file("/tmp/locked/inside", 0000) && chmod("/tmp/locked", 0000) == 0 &&
+            symlink("/data", "/tmp/link") == 0 && mkfifo("/tmp/fifo", 0600) == 0;
+  char path[4096] = "/tmp/deep";
+  for (int i = 0; ok && i < 20; ++i) {
+    ok = mkdir(path, 0700) == 0;
+    std::strcat(path, "/d");
+  }
+  for (int i = 0; ok && i < 200; ++i) {
+    char name[64];
+    std::snprintf(name, sizeof name, "/tmp/many-%d", i);
+    ok = make_file(name, 0600);
+  }
+  if (!ok) return ok_if(false, "leaving files in /tmp");
+  int shm = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+  int sem = semget(IPC_PRIVATE, 1, IPC_CREAT | 0000);
+  int msg = msgget(IPC_PRIVATE, IPC_CREAT | 0000);
+  if (shm < 0 || sem < 0 || msg < 0) return ok_if(false, "making System V IPC objects");
+  // Attached: the segment outlives this process only as long as the
+  // leftover below holds it.
+  if (shmat(shm, nullptr, SHM_RDONLY) == reinterpret_cast<void*>(-1)) return ok_if(false, "shmat");
+  shmid_ds locked{};
+  if (shmctl(shm, IPC_STAT, &locked) != 0) return ok_if(false, "shmctl IPC_STAT");
+  locked.shm_perm.mode = 0;
+  if (shmctl(shm, IPC_SET, &locked) != 0) return ok_if(false, "shmctl IPC_SET");
+  // The sandbox may refuse POSIX queues altogether (this kernel: EACCES on
+  // creation); if one is made, the next launch must not find it.
+  int queue = static_cast<int>(syscall(SYS_mq_open, "pmos-left", O_RDWR | O_CREAT | O_CLOEXEC, 0600, nullptr));
+  if (queue >= 0 && fchmod(queue, 0) != 0) return ok_if(false, "fchmod of a POSIX queue");
+  if (queue < 0 && errno != EACCES) return ok_if(false, "mq_open");
+  pid_t first = fork();
+  if (first < 0) return ok_if(false, "fork");
+  if (first == 0) {
+    setsid();
+    if (fork() != 0) _exit(0);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    for (unsigned beat = 0;; ++beat) {
+      int fd = open("/data/beat", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        char text[32];
+        int n = std::snprintf(text, sizeof text, "%u", beat);
+        (void)!write(fd, text, static_cast<std::size_t>(n));
+        close(fd);
+      }
+      usleep(5000);
+    }
+  }
+  int status = 0;
+  waitpid(first, &status, 0);
+  usleep(30000);  // the leftover has written its first beats
+  return kOk;
+}
+
+// What a launch after leave_behind must see: an empty /tmp with its mode, no
+// process but itself and the reaper, no IPC object.
+int check_clean() {
+  bool ok = true;
+  struct stat st{};
+  if (stat("/tmp", &st) != 0 || (st.st_mode & 07777) != 01777) {
+    std::fprintf(stderr, "escape_probe: /tmp mode %o\n", st.st_mode & 07777);
+    ok = false;
+  }
+  for (const char* dir_path : {"/tmp", "/proc"}) {
+    DIR* dir = opendir(dir_path);
+    if (!dir) return ok_if(false, "opendir");
+    while (dirent* entry = readdir(dir)) {
+      std::string name = entry->d_name;
+      if (name == "." || name == "..") continue;
+      if (std::string(dir_path) == "/proc") {
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        int pid = std::atoi(name.c_str());
+        if (pid == 1 || pid == getpid()) continue;
+      }
+      std::fprintf(stderr, "escape_probe: left over: %s/%s\n", dir_path, name.c_str());
+      ok = false;
+    }
+    closedir(dir);
+  }
+  shm_info shm{};
+  seminfo sem{};
+  msginfo msg{};
+  if (shmctl(0, SHM_INFO, reinterpret_cast<shmid_ds*>(&shm)) < 0 || shm.used_ids != 0) {
+    std::fprintf(stderr, "escape_probe: %d shared memory segments left\n", shm.used_ids);
+    ok = false;
+  }
+  if (semctl(0, 0, SEM_INFO, &sem) < 0 || sem.semusz != 0) {
+    std::fprintf(stderr, "escape_probe: %d semaphore sets left\n", sem.semusz);
+    ok = false;
+  }
+  if (msgctl(0, MSG_INFO, reinterpret_cast<msqid_ds*>(&msg)) < 0 || msg.msgpool != 0) {
+    std::fprintf(stderr, "escape_probe: %d message queues left\n", msg.msgpool);
+    ok = false;
+  }
+  int queue = static_cast<int>(syscall(SYS_mq_open, "pmos-left", O_RDONLY | O_CLOEXEC, 0, nullptr));
+  if (queue >= 0 || errno != ENOENT) {
+    std::fprintf(stderr, "escape_probe: the POSIX message queue is left\n");
+    ok = false;
+  }
+  return ok_if(ok, "nothing left of the last launch");
+}
+
+int dispatch(int argc, char** argv);
+
+// The command comes on stdin, one line: a recycled sandbox runs the same
+// argv every time, with new descriptors.
+int from_stdin() {
+  char line[512] = {};
+  ssize_t n = read(0, line, sizeof line - 1);
+  if (n <= 0) return 2;
+  char* words[8] = {nullptr};
+  int count = 1;
+  char* save = nullptr;
+  for (char* word = strtok_r(line, " \n", &save); word && count < 7; word = strtok_r(nullptr, " \n", &save))
+    words[count++] = word;
+  return dispatch(count, words);
+}
+
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) { return dispatch(argc, argv); }
+
+namespace {
+
+int dispatch(int argc, char** argv) {
   if (argc < 2) return 2;
   std::string what = argv[1];
   const char* arg = argc > 2 ? argv[2] : "";
@@ -288,5 +476,12 @@ int main(int argc, char** argv) {
   if (what == "check_readable") return check_readable(arg, arg2);
   if (what == "check_fds") return check_fds(std::atoi(arg), arg2);
   if (what == "check_loopback") return check_loopback();
+  if (what == "poke_reaper") return attempt_poke_reaper();
+  if (what == "tamper_with_reaper") return tamper_with_reaper();
+  if (what == "leave_behind") return leave_behind();
+  if (what == "check_clean") return check_clean();
+  if (what == "from_stdin") return from_stdin();
   return 2;
 }
+
+}  // namespace

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -26,6 +27,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -850,4 +852,180 @@ TEST_F(PreparedSandboxTest, ASetUpFailureIsReportedByPrepare) {
   ASSERT_FALSE(box.has_value());
 }
 
+}  // namespace pmos::sandbox
+
+namespace pmos::sandbox {
+namespace {
+
+// --- Recycled sandboxes: one sandbox, many launches of the same app.
+
+class RecycledSandboxTest : public SandboxTest {
+ protected:
+  // The probe reads its command from stdin (the argv of a recycled sandbox
+  // is the same for every launch); stderr goes to the test log.
+  static std::array<UniqueFd, 3> stdio_with(const std::string& command) {
+    int fds[2];
+    EXPECT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    std::string line = command + "\n";
+    EXPECT_EQ(write(fds[1], line.data(), line.size()), static_cast<ssize_t>(line.size()));
+    close(fds[1]);
+    std::array<UniqueFd, 3> stdio;
+    stdio[0] = UniqueFd(fds[0]);
+    stdio[2] = UniqueFd(dup(2));
+    return stdio;
+  }
+
+  std::unique_ptr<Sandbox> prepare(const std::string& first_command) {
+    SandboxSpec s = spec({"from_stdin"});
+    s.recyclable = true;
+    s.stdio = stdio_with(first_command);
+    auto box = Sandbox::prepare(s);
+    EXPECT_TRUE(box.has_value()) << (box.has_value() ? "" : box.error().to_string());
+    if (!box.has_value()) return nullptr;
+    EXPECT_TRUE((*box)->recyclable());
+    return std::move(*box);
+  }
+
+  static ExitStatus start_and_wait(Sandbox& box) {
+    auto started = box.start();
+    EXPECT_TRUE(started.has_value()) << (started.has_value() ? "" : started.error().to_string());
+    auto status = box.wait_app();
+    EXPECT_TRUE(status.has_value()) << (status.has_value() ? "" : status.error().to_string());
+    return status.has_value() ? *status : ExitStatus{ExitStatus::Kind::kExited, 99};
+  }
+
+  static ErrorOr<void> recycle(Sandbox& box, const std::string& command, std::vector<UniqueFd> fds = {}) {
+    return box.recycle(stdio_with(command), std::move(fds), std::chrono::seconds(5));
+  }
+
+  // The processes in the sandbox's cgroup (pids hierarchy, v1).
+  static std::vector<pid_t> cgroup_processes(pid_t reaper) {
+    std::ifstream in(mountpoint_of("pids") + cgroup_of(reaper, "pids") + "/cgroup.procs");
+    std::vector<pid_t> pids;
+    for (pid_t pid; in >> pid;) pids.push_back(pid);
+    return pids;
+  }
+};
+
+TEST_F(RecycledSandboxTest, RunsTheSameAppAgainWithEachLaunchsDescriptors) {
+  auto box = prepare("check_confined");
+  ASSERT_TRUE(box);
+  pid_t reaper = box->pid();
+  EXPECT_TRUE(start_and_wait(*box).exited_with(0));
+  for (int launch = 1; launch <= 5; ++launch) {
+    int fds[2];
+    ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    std::vector<UniqueFd> passed;
+    passed.emplace_back(fds[1]);
+    std::string message = "launch-" + std::to_string(launch);
+    auto recycled = recycle(*box, "check_fds 3 " + message, std::move(passed));
+    ASSERT_TRUE(recycled.has_value()) << recycled.error().to_string();
+    EXPECT_FALSE(box->started());
+    EXPECT_TRUE(start_and_wait(*box).exited_with(0));
+    // The sandbox holds no copy: the app's exit closed the pipe's last writer.
+    char buffer[64] = {};
+    EXPECT_EQ(read(fds[0], buffer, sizeof buffer - 1), static_cast<ssize_t>(message.size()));
+    EXPECT_EQ(std::string(buffer), message);
+    EXPECT_EQ(read(fds[0], buffer, sizeof buffer), 0);
+    close(fds[0]);
+  }
+  EXPECT_EQ(box->launches(), 6u);
+  EXPECT_EQ(box->pid(), reaper);  // one sandbox throughout
+  auto recycled = recycle(*box, "check_writable");
+  ASSERT_TRUE(recycled.has_value()) << recycled.error().to_string();
+  EXPECT_FALSE(fs::exists(data_ / "probe-file"));  // parked: nothing of the app has run
+  auto ended = box->wait();  // a parked recyclable sandbox just ends
+  ASSERT_TRUE(ended.has_value());
+  EXPECT_TRUE(box->finished());
+  EXPECT_NE(kill(reaper, 0), 0);
+  EXPECT_FALSE(fs::exists(data_ / "probe-file"));
+}
+
+TEST_F(RecycledSandboxTest, LeftoversAreDeadBeforeTheStatusAndTheNextLaunchFindsNothing) {
+  auto box = prepare("leave_behind");
+  ASSERT_TRUE(box);
+  pid_t reaper = box->pid();
+  EXPECT_TRUE(start_and_wait(*box).exited_with(0));
+  // The status came after the leftover was killed: nothing but the reaper
+  // and (perhaps already) the next waiting process, which shares its memory.
+  for (pid_t pid : cgroup_processes(reaper)) {
+    if (pid == reaper) continue;
+    EXPECT_EQ(syscall(SYS_kcmp, reaper, pid, KCMP_VM, 0, 0), 0) << "pid " << pid << " is left over";
+  }
+  ASSERT_TRUE(fs::exists(data_ / "beat"));
+  std::string before, after;
+  std::ifstream(data_ / "beat") >> before;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::ifstream(data_ / "beat") >> after;
+  EXPECT_EQ(before, after) << "the detached process still runs";
+  auto recycled = recycle(*box, "check_clean");
+  ASSERT_TRUE(recycled.has_value()) << recycled.error().to_string();
+  ExitStatus clean = start_and_wait(*box);
+  EXPECT_TRUE(clean.exited_with(0)) << describe(clean);
+  // And again: the checks themselves leave nothing.
+  ASSERT_TRUE(recycle(*box, "check_clean").has_value());
+  EXPECT_TRUE(start_and_wait(*box).exited_with(0));
+}
+
+TEST_F(RecycledSandboxTest, TheReaperIsOutOfTheAppsReach) {
+  auto box = prepare("poke_reaper");
+  ASSERT_TRUE(box);
+  pid_t reaper = box->pid();
+  // Not dumpable: its /proc files belong to root, not to the app's uid
+  // (which owns those of a dumpable process of that uid).
+  struct stat mem{};
+  ASSERT_EQ(stat(("/proc/" + std::to_string(reaper) + "/mem").c_str(), &mem), 0);
+  EXPECT_NE(mem.st_uid, host_uid_);
+  ExitStatus poked = start_and_wait(*box);
+  EXPECT_TRUE(blocked(poked));
+  EXPECT_EQ(kill(reaper, 0), 0);  // alive, and neither stopped nor hung:
+  auto recycled = recycle(*box, "check_clean");
+  ASSERT_TRUE(recycled.has_value()) << recycled.error().to_string();
+  EXPECT_TRUE(start_and_wait(*box).exited_with(0));
+  std::string state;
+  std::ifstream("/proc/" + std::to_string(reaper) + "/stat") >> state >> state >> state;
+  EXPECT_NE(state, "T");
+}
+
+TEST_F(RecycledSandboxTest, AReaperTheAppTamperedWithIsNotReused) {
+  auto box = prepare("tamper_with_reaper");
+  ASSERT_TRUE(box);
+  pid_t reaper = box->pid();
+  EXPECT_TRUE(start_and_wait(*box).exited_with(0));  // the lowering itself is allowed
+  auto recycled = recycle(*box, "check_clean");
+  EXPECT_FALSE(recycled.has_value());
+  ASSERT_TRUE(box->wait().has_value());
+  EXPECT_NE(kill(reaper, 0), 0);
+}
+
+TEST_F(RecycledSandboxTest, EachLaunchGetsItsOwnMemoryVerdict) {
+  auto box = prepare("memory 192");  // MiB, over the spec's 128
+  ASSERT_TRUE(box);
+  ExitStatus hog = start_and_wait(*box);
+  EXPECT_TRUE(hog.memory_limit_hit) << describe(hog);
+  auto recycled = recycle(*box, "check_clean");
+  if (!recycled.has_value()) {
+    // The OOM killer may pick the reaper: then there is nothing to reuse,
+    // which must be said, not hidden.
+    EXPECT_NE(recycled.error().to_string().find("reaper"), std::string::npos) << recycled.error().to_string();
+    return;
+  }
+  ExitStatus clean = start_and_wait(*box);
+  EXPECT_TRUE(clean.exited_with(0)) << describe(clean);
+  EXPECT_FALSE(clean.memory_limit_hit);
+}
+
+TEST_F(RecycledSandboxTest, OnlyAPreparedSandboxWhoseAppEndedIsRecycled) {
+  SandboxSpec s = spec({"check_clean"});
+  s.recyclable = true;
+  EXPECT_FALSE(Sandbox::launch(s).has_value());
+  auto ordinary = Sandbox::prepare(spec({"check_clean"}));
+  ASSERT_TRUE(ordinary.has_value());
+  EXPECT_FALSE((*ordinary)->recycle({}, {}, std::chrono::seconds(1)).has_value());
+  auto box = prepare("check_clean");
+  ASSERT_TRUE(box);
+  EXPECT_FALSE(box->recycle({}, {}, std::chrono::seconds(1)).has_value());  // parked, never started
+}
+
+}  // namespace
 }  // namespace pmos::sandbox

@@ -36,6 +36,13 @@ constexpr std::size_t kMaxLogReply = 1 << 20;
 // Prepared sandboxes held at once: each is a parked process with its
 // namespaces, a few hundred KiB of kernel and process memory.
 constexpr std::size_t kMaxPrepared = 16;
+// Launches one sandbox serves before it is replaced by a fresh one: bounds
+// what a long-lived reaper could accumulate (its copy of pmosd's memory,
+// kernel state the reset does not see).
+constexpr std::uint32_t kMaxLaunchesPerSandbox = 256;
+// How long the reaper may take to reset a sandbox (kill, reap, empty /tmp and
+// IPC, park the next process) before it is discarded instead.
+constexpr std::chrono::milliseconds kRecycleTimeout{1000};
 // Control workers kept waiting in accept() for the next connections.
 constexpr std::size_t kIdleWorkers = 2;
 // How long a run's `launch` entry may stay past the signed head while the app
@@ -230,7 +237,10 @@ void Daemon::prepare(const std::string& app_id) {
   UniqueFd broker_end;
   auto box = [&]() -> ErrorOr<std::unique_ptr<sandbox::Sandbox>> {
     auto spec = TRY(app_spec(app, broker_end));
-    return sandbox::Sandbox::prepare(spec);  // the parked reaper holds the app's descriptors now
+    // Reused for the app's next launches while nothing about it changes:
+    // this thread lives as long as pmosd, and the reaper dies with it.
+    spec.recyclable = true;
+    return sandbox::Sandbox::prepare(spec);  // the sandbox holds the app's descriptors now
   }();
   if (box) {
     auto broker = std::make_unique<BrokerThread>(app_id, *audit_, broker_end.get());
@@ -249,14 +259,25 @@ void Daemon::prepare(const std::string& app_id) {
   prepared_.emplace(app_id, std::move(*prepared));
 }
 
-ErrorOr<sandbox::SandboxSpec> Daemon::app_spec(const device::InstalledApp& app, UniqueFd& broker_end) {
-  const std::string& app_id = app.app_id();
+ErrorOr<Daemon::AppDescriptors> Daemon::app_descriptors(const std::string& app_id, UniqueFd& broker_end) {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return Error::system("socketpair", errno);
-  broker_end = UniqueFd(pair[0]);
+  UniqueFd ours(pair[0]);
   UniqueFd app_end(pair[1]);
   UniqueFd log(::open(log_path(app_id).c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!log) return Error::system("open log", errno);
+  AppDescriptors descriptors;
+  descriptors.stdio[1] = UniqueFd(::fcntl(log.get(), F_DUPFD_CLOEXEC, 3));
+  descriptors.stdio[2] = UniqueFd(::fcntl(log.get(), F_DUPFD_CLOEXEC, 3));
+  if (!descriptors.stdio[1] || !descriptors.stdio[2]) return Error::system("fcntl", errno);
+  descriptors.fds.push_back(std::move(app_end));
+  broker_end = std::move(ours);
+  return descriptors;
+}
+
+ErrorOr<sandbox::SandboxSpec> Daemon::app_spec(const device::InstalledApp& app, UniqueFd& broker_end) {
+  const std::string& app_id = app.app_id();
+  AppDescriptors descriptors = TRY(app_descriptors(app_id, broker_end));
 
   sandbox::SandboxSpec spec;
   spec.app_id = app_id;
@@ -265,12 +286,40 @@ ErrorOr<sandbox::SandboxSpec> Daemon::app_spec(const device::InstalledApp& app, 
   spec.argv = {"/app/" + app.manifest.entry_point};
   spec.env = {"PATH=/usr/bin:/bin", "HOME=/data", "PMOS_APP_ID=" + app_id, "PMOS_BROKER_FD=3"};
   spec.cwd = "/data";
-  spec.stdio[1] = UniqueFd(::fcntl(log.get(), F_DUPFD_CLOEXEC, 3));
-  spec.stdio[2] = UniqueFd(::fcntl(log.get(), F_DUPFD_CLOEXEC, 3));
-  spec.fds.push_back(std::move(app_end));
+  spec.stdio = std::move(descriptors.stdio);
+  spec.fds = std::move(descriptors.fds);
   if (::geteuid() == 0) spec.host_uid = app.host_uid;
   spec.policy = config_.policy;
   return spec;
+}
+
+bool Daemon::recycle(const device::InstalledApp& app, std::unique_ptr<sandbox::Sandbox>& box, std::uint64_t changes) {
+  const std::string& app_id = app.app_id();
+  if (!box->recyclable() || box->finished() || box->launches() >= kMaxLaunchesPerSandbox) return false;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || store_changes_ != changes) return false;
+  }
+  // The next launch's own broker socket and log descriptors; the reaper
+  // resets the sandbox meanwhile, and recycle() checks its work from outside.
+  UniqueFd broker_end;
+  auto descriptors = app_descriptors(app_id, broker_end);
+  if (!descriptors) return false;
+  auto reset = box->recycle(std::move(descriptors->stdio), std::move(descriptors->fds), kRecycleTimeout);
+  if (!reset) {
+    std::fprintf(stderr, "pmosd: not reusing the sandbox of %s: %s\n", app_id.c_str(), reset.error().to_string().c_str());
+    return false;
+  }
+  auto broker = std::make_unique<BrokerThread>(app_id, *audit_, broker_end.get());
+  std::lock_guard lock(mutex_);
+  // Installed, updated or removed meanwhile (the same checks as for a
+  // sandbox prepared ahead): the sandbox shows old files, so it goes.
+  if (stopping_ || store_changes_ != changes || prepared_.contains(app_id)) return false;
+  auto found = store_->find(app_id);
+  if (!found || found->digest != app.digest || found->host_uid != app.host_uid) return false;
+  prepared_.emplace(app_id, Prepared{std::move(box), std::move(broker_end), app.digest, std::move(broker)});
+  prepared_changed_.notify_all();
+  return true;
 }
 
 ErrorOr<void> Daemon::run(int signal_fd) {
@@ -594,6 +643,7 @@ ControlResponse Daemon::run_app(const std::string& app_id, const Reply& reply) {
   device::InstalledApp app;
   device::Grants grants;
   std::optional<Prepared> prepared;
+  std::uint64_t changes = 0;
   {
     std::unique_lock lock(mutex_);
     // Run again at once, the previous run's tree may still be going away, and
@@ -609,6 +659,7 @@ ControlResponse Daemon::run_app(const std::string& app_id, const Reply& reply) {
     if (!found) return refused("run", found.error());
     if (running_.contains(app_id)) return refused("run", Error::invalid_argument("the app is already running"));
     app = std::move(*found);
+    changes = store_changes_;
     // From the standard in force now: a tightened standard applies at once.
     grants = device::compute_grants(app.manifest, store_->standard());
     running_[app_id] = Running{};
@@ -617,12 +668,13 @@ ControlResponse Daemon::run_app(const std::string& app_id, const Reply& reply) {
       prepared_.erase(it);
     }
   }
-  // Every way out: the app is no longer running, and its next sandbox is made.
-  auto finish = [&](ControlResponse response) {
+  // Every way out: the app is no longer running, and its next sandbox is
+  // made (unless this one was recycled for it).
+  auto finish = [&](ControlResponse response, bool recycled = false) {
     std::lock_guard lock(mutex_);
     running_.erase(app_id);
     run_ended_.notify_all();
-    want_prepared(app_id);
+    if (!recycled) want_prepared(app_id);
     return response;
   };
 
@@ -666,7 +718,12 @@ ControlResponse Daemon::run_app(const std::string& app_id, const Reply& reply) {
   // entries, or kHeadDelay after the start if the app runs longer.
   auto logged = audit_->append(device::AuditEvent::kLaunch, app_id,
                                "version " + std::to_string(app.manifest.version_code) + ", reaper pid " +
-                                   std::to_string(box->pid()) + (prepared ? " (prepared)" : "") + ", " +
+                                   std::to_string(box->pid()) +
+                                   (prepared ? " (prepared)" : "") +
+                                   (box->launches() > 0 ? " in a recycled sandbox, its launch " +
+                                                              std::to_string(box->launches() + 1)
+                                                        : "") +
+                                   ", " +
                                    describe(box->isolation()) + "; grants " + granted,
                                device::AuditLog::Head::kLater);
   auto started = logged.has_value() ? box->start() : ErrorOr<void>(logged.error());
@@ -713,12 +770,17 @@ ControlResponse Daemon::run_app(const std::string& app_id, const Reply& reply) {
   reply(response);
   want_audit_head();
 
-  // The app's other processes die with the reaper; until it is reaped the
-  // app still counts as running (no new run, update or removal meanwhile).
-  (void)box->wait();
-  // The app's end closed with its sandbox.
+  // A sandbox that ended normally (its reaper reported the status, having
+  // killed everything else of the app first) is reset for the next launch;
+  // one whose app hit its memory limit is not: the OOM killer may have hit
+  // the reaper too. Otherwise the app's other processes die with the reaper;
+  // until it is reaped the app still counts as running (no new run, update
+  // or removal meanwhile).
+  bool recycled = status && !status->memory_limit_hit && recycle(app, box, changes);
+  if (!recycled) (void)box->wait();
+  // The app's end closed with its sandbox (or with its last process).
   stop_broker();
-  return finish(response);  // `box`, reaped, is destroyed after its entry is gone
+  return finish(response, recycled);  // `box`, reaped or moved, is destroyed after its entry is gone
 }
 
 }  // namespace pmos::pmosd

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -118,6 +119,19 @@ class Daemon {
   };
   // The spec of `app`'s sandbox; `broker_end` gets pmosd's end of its broker socket.
   ErrorOr<sandbox::SandboxSpec> app_spec(const device::InstalledApp& app, UniqueFd& broker_end);
+  // One launch's descriptors for `app` (stdio: the log; fd 3: the app's end
+  // of a new broker socket, whose other end goes to `broker_end`).
+  struct AppDescriptors {
+    std::array<UniqueFd, 3> stdio;
+    std::vector<UniqueFd> fds;
+  };
+  ErrorOr<AppDescriptors> app_descriptors(const std::string& app_id, UniqueFd& broker_end);
+  // After a run that ended normally: resets `box` for the next launch of the
+  // same app and makes it the app's prepared sandbox (docs/device.md,
+  // "Recycled sandboxes"). False (and `box` untouched) if it may not or
+  // could not be reused; the caller then ends it. `changes` is
+  // store_changes_ when the run began.
+  bool recycle(const device::InstalledApp& app, std::unique_ptr<sandbox::Sandbox>& box, std::uint64_t changes);
   void want_prepared(const std::string& app_id);  // under mutex_
   void prepare_loop();
   void prepare(const std::string& app_id);

@@ -72,6 +72,13 @@ struct SandboxSpec {
   std::string cgroup_parent;
 
   Policy policy = Policy::strict();
+
+  // Sandbox::prepare() only: the sandbox can be reused for further launches
+  // of the same app (Sandbox::recycle()). Its reaper then holds none of the
+  // app's descriptors (they are sent with start()), is not dumpable, and
+  // after each app exit kills everything else in the sandbox before it
+  // reports the status, then empties /tmp and the ipc namespace.
+  bool recyclable = false;
 };
 
 // How the app (the sandbox's main process) ended.
@@ -127,7 +134,26 @@ class Sandbox {
   // any other. The reaper dies with the thread that called prepare().
   static ErrorOr<std::unique_ptr<Sandbox>> prepare(const SandboxSpec& spec);
   ErrorOr<void> start();
-  bool started() const { return !go_; }
+  bool started() const { return !go_ && !parked_; }
+
+  // Recycling (a prepare() of a spec with `recyclable`): once the app has
+  // exited (wait_app() returned its status, which the reaper sends only after
+  // it killed every other process of the sandbox), the reaper resets the
+  // sandbox (/tmp, System V and POSIX IPC, its own limits and scheduling
+  // checked unchanged) and parks the next app process. recycle() waits up to
+  // `timeout` for that, then checks from outside that the cgroup holds only
+  // the reaper and that one process and that /tmp is empty, and makes the
+  // sandbox prepared again: start() execs the same argv, with these
+  // descriptors (as SandboxSpec::stdio and ::fds). Every launch gets a new
+  // process, its own descriptors and its own memory-limit verdict. A failed
+  // recycle() leaves a sandbox to destroy (wait() ends it). For a recyclable
+  // sandbox, wait() waits for the app's status, then ends the reaper (which
+  // would otherwise wait for the next launch).
+  ErrorOr<void> recycle(std::array<UniqueFd, 3> stdio, std::vector<UniqueFd> fds,
+                        std::chrono::milliseconds timeout);
+  bool recyclable() const { return recyclable_; }
+  // Apps started in this sandbox so far.
+  std::uint32_t launches() const { return launches_; }
 
   ~Sandbox();
   Sandbox(const Sandbox&) = delete;
@@ -174,6 +200,17 @@ class Sandbox {
   // pipe whose EOF says the app was exec'd. Empty once started.
   UniqueFd go_;
   UniqueFd error_;
+  // Recyclable: status_fd_ is the SOCK_SEQPACKET channel to the reaper
+  // (statuses and ready bytes in, start messages out); parked_ while a
+  // waiting process is there for start(), which sends it next_stdio_ and
+  // next_fds_.
+  ErrorOr<void> start_recycled();
+  bool recyclable_ = false;
+  bool parked_ = false;
+  std::array<UniqueFd, 3> next_stdio_;
+  std::vector<UniqueFd> next_fds_;
+  std::uint64_t oom_kills_before_ = 0;  // the cgroup's count when this launch started
+  std::uint32_t launches_ = 0;
 };
 
 // Takes the cgroup v1 migration off the launch path (Android-zygote style).

@@ -54,10 +54,9 @@ class Cgroup {
   // single-threaded child to move itself in by writing "0": a thread moving
   // itself does not wait for the grace period.
   ErrorOr<std::array<UniqueFd, 2>> open_tasks_files() const;
-  // Whether the memory limit made the kernel kill something in the cgroup.
-  bool memory_limit_hit() const { return oom_kills() > 0; }
-  // How many times it did (cumulative over the cgroup's life; a recycled
-  // sandbox compares the count before and after each launch). 0 if unknown.
+  // How many times the memory limit made the kernel kill something in the
+  // cgroup (cumulative over the cgroup's life: a sandbox compares the count
+  // before and after each launch). 0 if unknown.
   std::uint64_t oom_kills() const;
   // Read from outside, so a recycled sandbox does not rest on its reaper's
   // word: the cgroup (every hierarchy of it) holds exactly two processes,

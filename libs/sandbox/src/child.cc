@@ -320,29 +320,44 @@ struct RecycledWaiterArgs {
   int go_fd;
 };
 
-int receive_then_exec(void* arg) {
-  const RecycledWaiterArgs& args = *static_cast<const RecycledWaiterArgs*>(arg);
-  int fds[1 + 3 + kMaxPassedFds];
-  LaunchMessage header;
-  iovec io{&header, sizeof header};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)];
+// One message of exactly `size` bytes carrying at most `max_fds`
+// descriptors in one SCM_RIGHTS block (received close-on-exec) into `fds`.
+// Returns how many came; -1 for EOF, an error, a message of another size or
+// a cut-off one; -2 for a control message of another kind.
+int receive_with_fds(int socket, void* data, std::size_t size, int* fds, int max_fds) {
+  if (max_fds > kMaxStubFds) return -1;
+  iovec io{data, size};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxStubFds)];
   msghdr message{};
   message.msg_iov = &io;
   message.msg_iovlen = 1;
   message.msg_control = control;
-  message.msg_controllen = sizeof control;
+  // More descriptors than the caller has room for cut the message (MSG_CTRUNC).
+  message.msg_controllen = CMSG_SPACE(sizeof(int) * static_cast<std::size_t>(max_fds));
   ssize_t got;
   do {
-    got = recvmsg(args.go_fd, &message, MSG_CMSG_CLOEXEC);
+    got = recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
   } while (got < 0 && errno == EINTR);
-  // EOF: the sandbox is being discarded. A garbled message: the same.
-  if (got != static_cast<ssize_t>(sizeof header) || (message.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) _exit(0);
+  if (got != static_cast<ssize_t>(size) || (message.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) return -1;
   int count = 0;
+  bool seen = false;
   for (cmsghdr* c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || count != 0) _exit(0);
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || seen) return -2;
+    seen = true;
     count = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    if (count > max_fds) return -2;
     std::memcpy(fds, CMSG_DATA(c), static_cast<std::size_t>(count) * sizeof(int));
   }
+  return count;
+}
+
+int receive_then_exec(void* arg) {
+  const RecycledWaiterArgs& args = *static_cast<const RecycledWaiterArgs*>(arg);
+  int fds[1 + 3 + kMaxPassedFds];
+  LaunchMessage header;
+  // EOF: the sandbox is being discarded. A garbled message: the same.
+  int count = receive_with_fds(args.go_fd, &header, sizeof header, fds, 1 + 3 + kMaxPassedFds);
+  if (count < 0) _exit(0);
   int stdio_given = __builtin_popcount(header.stdio_mask & 7u);
   if (header.tag != 's' || (header.stdio_mask & ~7u) || header.passed_count > kMaxPassedFds ||
       count != 1 + stdio_given + header.passed_count)
@@ -750,24 +765,9 @@ void run_parked_reaper(int socket, int arena_fd, void* arena, std::size_t arena_
 
   int fds[kMaxStubFds];
   char byte = 0;
-  iovec io{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)];
-  msghdr message{};
-  message.msg_iov = &io;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof control;
-  ssize_t got;
-  do {
-    got = recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
-  } while (got < 0 && errno == EINTR);
-  if (got != 1 || (message.msg_flags & MSG_CTRUNC)) _exit(0);  // the pool is gone, or a garbled launch
-  int count = 0;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || count != 0) _exit(127);
-    count = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-    std::memcpy(fds, CMSG_DATA(c), static_cast<std::size_t>(count) * sizeof(int));
-  }
+  int count = receive_with_fds(socket, &byte, 1, fds, kMaxStubFds);
+  if (count == -1) _exit(0);  // the pool is gone, or a garbled launch
+  if (count < 0) _exit(127);
   if (count < 3) _exit(127);
   // The plan names descriptors by their index in the message.
   ChildPlan& plan = *static_cast<ChildPlan*>(arena);

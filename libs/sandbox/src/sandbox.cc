@@ -138,6 +138,24 @@ ErrorOr<Pipe> make_pipe() {
 // The `go` channel: a socket pair rather than a pipe, so that telling a reaper
 // that has already failed and exited gives EPIPE, not a SIGPIPE that would
 // take the launcher (pmosd) down.
+// One message with `fds` attached in one SCM_RIGHTS block; true if all of
+// `data` went (errno says why not).
+bool send_with_fds(int socket, const void* data, std::size_t size, const std::vector<int>& fds) {
+  iovec io{const_cast<void*>(data), size};
+  std::vector<char> control(CMSG_SPACE(fds.size() * sizeof(int)));
+  msghdr message{};
+  message.msg_iov = &io;
+  message.msg_iovlen = 1;
+  message.msg_control = control.data();
+  message.msg_controllen = control.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&message);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+  std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  return sendmsg(socket, &message, MSG_NOSIGNAL) == static_cast<ssize_t>(size);
+}
+
 ErrorOr<Pipe> make_go_channel() {
   int fds[2];
   // Messages, not a byte stream: a recyclable sandbox's channel carries
@@ -584,19 +602,7 @@ ErrorOr<std::unique_ptr<detail::Stub>> make_stub(unsigned number) {
 ErrorOr<void> start_in_stub(detail::Stub& stub, const ChildPlan& plan) {
   std::vector<int> fds = TRY(copy_plan_to_arena(plan, stub.arena, stub.arena_size));
   char byte = 'l';
-  iovec io{&byte, 1};
-  std::vector<char> control(CMSG_SPACE(fds.size() * sizeof(int)));
-  msghdr message{};
-  message.msg_iov = &io;
-  message.msg_iovlen = 1;
-  message.msg_control = control.data();
-  message.msg_controllen = control.size();
-  cmsghdr* c = CMSG_FIRSTHDR(&message);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
-  std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
-  if (sendmsg(stub.socket.get(), &message, MSG_NOSIGNAL) != 1)
+  if (!send_with_fds(stub.socket.get(), &byte, 1, fds))
     return Error::system("sandbox: handing the launch to a parked reaper", errno);
   return {};
 }
@@ -963,20 +969,8 @@ ErrorOr<void> Sandbox::start_recycled() {
   }
   for (const UniqueFd& fd : next_fds_) fds.push_back(fd.get());
   header.passed_count = static_cast<std::uint8_t>(next_fds_.size());
-  iovec io{&header, sizeof header};
-  std::vector<char> control(CMSG_SPACE(fds.size() * sizeof(int)));
-  msghdr message{};
-  message.msg_iov = &io;
-  message.msg_iovlen = 1;
-  message.msg_control = control.data();
-  message.msg_controllen = control.size();
-  cmsghdr* c = CMSG_FIRSTHDR(&message);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
-  std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
   // The waiting process alone reads this end (the reaper only writes to it).
-  bool sent = sendmsg(status_fd_.get(), &message, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof header);
+  bool sent = send_with_fds(status_fd_.get(), &header, sizeof header, fds);
   int saved = errno;
   parked_ = false;
   ++launches_;
